@@ -1,0 +1,13 @@
+# The two commands in the readme: `make demo` runs the plugin in a real Traefik, `make test` runs all tests.
+# Both install what they need.
+
+.PHONY: test demo fuzz
+
+test:
+	./scripts/test.sh
+
+# Runs each fuzz target for FUZZTIME (the seed corpora already run in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) .

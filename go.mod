@@ -1,0 +1,3 @@
+module github.com/sessionjwt/sessionjwt
+
+go 1.22

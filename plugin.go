@@ -1,0 +1,137 @@
+// Package sessionjwt is a Traefik middleware plugin that swaps a session cookie signed with Python's
+// itsdangerous for the JWT an auth service stored in Redis under the session's id, forwarding the request
+// with "Authorization: Bearer <jwt>".
+package sessionjwt
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Config is the plugin's dynamic configuration. Traefik decodes it case-insensitively by field name;
+// durations are strings because Traefik cannot decode "5s" into a time.Duration.
+type Config struct {
+	CookieName         string   `json:"cookieName,omitempty"`
+	SecretKey          string   `json:"secretKey,omitempty"`
+	SecretKeys         []string `json:"secretKeys,omitempty"`
+	SecretKeyFile      string   `json:"secretKeyFile,omitempty"`
+	SignatureAlgorithm string   `json:"signatureAlgorithm,omitempty"`
+	Salt               string   `json:"salt,omitempty"`
+	KeyDerivation      string   `json:"keyDerivation,omitempty"`
+	Separator          string   `json:"separator,omitempty"`
+	MaxAge             string   `json:"maxAge,omitempty"`
+
+	RedisURL          string `json:"redisURL,omitempty"`
+	RedisPasswordFile string `json:"redisPasswordFile,omitempty"`
+	RedisCAFile       string `json:"redisCAFile,omitempty"`
+	RedisKeyPrefix    string `json:"redisKeyPrefix,omitempty"`
+	RedisTimeout      string `json:"redisTimeout,omitempty"`
+	RedisPoolSize     int    `json:"redisPoolSize,omitempty"`
+
+	HeaderName      string `json:"headerName,omitempty"`
+	HeaderType      string `json:"headerType,omitempty"`
+	Unauthenticated string `json:"unauthenticated,omitempty"`
+	RedisFailure    string `json:"redisFailure,omitempty"`
+}
+
+// CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
+func CreateConfig() *Config {
+	return &Config{
+		CookieName:         "session_uuid",
+		SecretKeys:         []string{},
+		SignatureAlgorithm: "sha256",
+		Salt:               "itsdangerous.Signer",
+		KeyDerivation:      "django-concat",
+		Separator:          ".",
+		RedisURL:           "redis://127.0.0.1:6379/0",
+		RedisTimeout:       "500ms",
+		RedisPoolSize:      16,
+		HeaderName:         "Authorization",
+		HeaderType:         "Bearer",
+		Unauthenticated:    policyPass,
+		RedisFailure:       policyReject,
+	}
+}
+
+// Values of the unauthenticated and redisFailure keys.
+const (
+	policyPass   = "pass"
+	policyStrip  = "strip"
+	policyReject = "reject"
+)
+
+// SessionJWT is the middleware. Everything it needs per request was computed in New.
+type SessionJWT struct {
+	next http.Handler
+	name string
+
+	cookieName string
+	signer     *signer
+	store      *redisPool
+	keyPrefix  string
+
+	header      string // canonical header name
+	valuePrefix string // "Bearer " or ""
+
+	unauthenticated string // policyPass, policyStrip or policyReject
+	failOpen        bool   // redisFailure: pass
+}
+
+// New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
+// it without a network, and Redis may come up after Traefik.
+func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	m, err := newSessionJWT(config)
+	if err != nil {
+		return nil, err
+	}
+	m.next = next
+	m.name = name
+	return m, nil
+}
+
+// ServeHTTP swaps a valid session for its JWT and applies the configured policies otherwise.
+func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	cookie, err := req.Cookie(m.cookieName)
+	if err != nil {
+		m.serveUnauthenticated(rw, req)
+		return
+	}
+	sessionID, ok := m.signer.unsign(cookie.Value, time.Now())
+	if !ok {
+		m.serveUnauthenticated(rw, req)
+		return
+	}
+	jwt, err := m.store.get(m.keyPrefix + sessionID)
+	if err != nil {
+		if m.failOpen {
+			m.serveUnauthenticated(rw, req)
+			return
+		}
+		writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
+		return
+	}
+	if jwt == nil || !headerSafe(jwt) {
+		if jwt != nil {
+			logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
+				"treating the request as unauthenticated", m.name)
+		}
+		m.serveUnauthenticated(rw, req)
+		return
+	}
+	// One value replaces every client-supplied copy.
+	req.Header[m.header] = []string{m.valuePrefix + string(jwt)}
+	m.next.ServeHTTP(rw, req)
+}
+
+func (m *SessionJWT) serveUnauthenticated(rw http.ResponseWriter, req *http.Request) {
+	switch m.unauthenticated {
+	case policyStrip:
+		delete(req.Header, m.header)
+	case policyReject:
+		rw.Header().Set("WWW-Authenticate", `Bearer realm="sessionjwt"`)
+		writeError(rw, http.StatusUnauthorized, bodyUnauthenticated)
+		return
+	}
+	m.next.ServeHTTP(rw, req)
+}

@@ -1,0 +1,201 @@
+package sessionjwt
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Traefik calls New once per router and again on every configuration change, and has no Close hook.
+// Pools therefore live at package level, one per distinct set of Redis settings, so that reloads and
+// routers share connections instead of multiplying them.
+var (
+	poolsMu sync.Mutex
+	pools   = map[string]*redisPool{}
+)
+
+// sharedPool returns the pool for opts, creating it (without dialing) on first use.
+func sharedPool(opts redisOptions) *redisPool {
+	key := opts.poolKey()
+	poolsMu.Lock()
+	defer poolsMu.Unlock()
+	p := pools[key]
+	if p == nil {
+		p = &redisPool{
+			opts:  opts,
+			idle:  make(chan *respConn, opts.poolSize),
+			slots: make(chan struct{}, opts.poolSize),
+		}
+		pools[key] = p
+	}
+	return p
+}
+
+var errPoolTimeout = errors.New("redis: no free connection before the deadline")
+
+// redisPool holds at most poolSize connections to one endpoint. Each open connection holds a token in
+// slots; idle ones wait in idle. Every wait, dial and command is bounded by one per-lookup deadline.
+type redisPool struct {
+	opts  redisOptions
+	idle  chan *respConn
+	slots chan struct{}
+	down  atomic.Bool // the last operation failed; logs the start and the end of an outage once each
+}
+
+// get returns the value stored at key, nil when there is none.
+func (p *redisPool) get(key string) ([]byte, error) {
+	deadline := time.Now().Add(p.opts.timeout)
+	reply, err := p.do(deadline, "GET", key)
+	if err != nil {
+		return nil, err
+	}
+	switch v := reply.(type) {
+	case []byte:
+		return v, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, protocolError("GET answered neither a bulk string nor nil")
+}
+
+// do runs one command. A reused connection that fails other than by timing out is most likely stale
+// (Redis restarted, or closed it); then every idle connection is dropped and the command tried once more
+// on a new one, so a restart costs no failed request.
+func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.acquire(deadline)
+		if err != nil {
+			p.failed(err)
+			return nil, err
+		}
+		reply, err := c.do(deadline, args...)
+		if _, isReply := err.(redisError); err == nil || isReply {
+			p.release(c)
+			p.succeeded()
+			return reply, err
+		}
+		p.discard(c)
+		if reused && attempt == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+			p.discardIdle()
+			continue
+		}
+		p.failed(err)
+		return nil, err
+	}
+}
+
+// acquire returns an idle connection, or dials a new one while fewer than poolSize are open, or waits
+// for either until deadline.
+func (p *redisPool) acquire(deadline time.Time) (*respConn, bool, error) {
+	select {
+	case c := <-p.idle:
+		return c, true, nil
+	default:
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return p.dialSlot(deadline)
+	default:
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case c := <-p.idle:
+		return c, true, nil
+	case p.slots <- struct{}{}:
+		return p.dialSlot(deadline)
+	case <-timer.C:
+		return nil, false, errPoolTimeout
+	}
+}
+
+// dialSlot dials with a slot already taken, giving it back on failure.
+func (p *redisPool) dialSlot(deadline time.Time) (*respConn, bool, error) {
+	c, err := p.opts.dial(deadline)
+	if err != nil {
+		<-p.slots
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+func (p *redisPool) release(c *respConn) { p.idle <- c } // never blocks: each connection holds a slot
+
+func (p *redisPool) discard(c *respConn) {
+	c.close()
+	<-p.slots
+}
+
+func (p *redisPool) discardIdle() {
+	for {
+		select {
+		case c := <-p.idle:
+			p.discard(c)
+		default:
+			return
+		}
+	}
+}
+
+func (p *redisPool) failed(err error) {
+	if p.down.CompareAndSwap(false, true) {
+		logf("redis at %s is unavailable, requests get the redisFailure policy: %v", p.opts.label(), err)
+	}
+}
+
+func (p *redisPool) succeeded() {
+	if p.down.Load() && p.down.CompareAndSwap(true, false) {
+		logf("redis at %s is available again", p.opts.label())
+	}
+}
+
+// dial opens and prepares a connection: TLS, AUTH, SELECT and a client name that shows in CLIENT LIST.
+func (o redisOptions) dial(deadline time.Time) (*respConn, error) {
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.Dial(o.network, o.address)
+	if err != nil {
+		return nil, err
+	}
+	if o.tlsConfig != nil {
+		tc := tls.Client(nc, o.tlsConfig)
+		if err := tc.SetDeadline(deadline); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	c := newRespConn(nc)
+	if err := o.prepare(c, deadline); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (o redisOptions) prepare(c *respConn, deadline time.Time) error {
+	switch {
+	case o.username != "":
+		if err := c.expectOK(deadline, "AUTH", o.username, o.password); err != nil {
+			return err
+		}
+	case o.password != "":
+		if err := c.expectOK(deadline, "AUTH", o.password); err != nil {
+			return err
+		}
+	}
+	if o.db != 0 {
+		if err := c.expectOK(deadline, "SELECT", strconv.Itoa(o.db)); err != nil {
+			return err
+		}
+	}
+	return c.expectOK(deadline, "CLIENT", "SETNAME", "sessionjwt")
+}

@@ -1,0 +1,163 @@
+package sessionjwt
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// This file is a minimal RESP2 client connection: commands go out as arrays of bulk strings (binary
+// safe, never inline), replies are parsed by their declared lengths. Modelled on redigo's redis/conn.go.
+
+// Limits on what a reply may declare, so a broken or hostile server cannot make us allocate without bound.
+const (
+	maxBulkLen   = 1 << 20 // a stored JWT is a header value; Go's servers cap all headers at 1 MiB
+	maxArrayLen  = 1 << 16
+	maxReplyNest = 8
+)
+
+// redisError is an error reply (-ERR ...) from the server. The connection stays usable after one.
+type redisError string
+
+func (e redisError) Error() string { return "redis: " + string(e) }
+
+// errProtocol marks a reply we cannot parse; the connection is then discarded.
+var errProtocol = errors.New("redis: protocol error")
+
+func protocolError(what string) error { return fmt.Errorf("%w: %s", errProtocol, what) }
+
+// respConn is one connection. It is used by one goroutine at a time (the pool hands it out).
+type respConn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	wbuf []byte // reused for every command
+}
+
+func newRespConn(nc net.Conn) *respConn {
+	return &respConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), wbuf: make([]byte, 0, 256)}
+}
+
+// do sends one command and reads its reply, all before deadline. Reply values: string (simple string),
+// int64, []byte (bulk), nil (nil bulk or nil array), []interface{} (array) or a redisError as err.
+func (c *respConn) do(deadline time.Time, args ...string) (interface{}, error) {
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	c.wbuf = appendCommand(c.wbuf[:0], args)
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		return nil, err
+	}
+	return c.readReply(0)
+}
+
+// appendCommand encodes args as a RESP array of bulk strings.
+func appendCommand(buf []byte, args []string) []byte {
+	buf = append(buf, '*')
+	buf = strconv.AppendInt(buf, int64(len(args)), 10)
+	buf = append(buf, '\r', '\n')
+	for _, a := range args {
+		buf = append(buf, '$')
+		buf = strconv.AppendInt(buf, int64(len(a)), 10)
+		buf = append(buf, '\r', '\n')
+		buf = append(buf, a...)
+		buf = append(buf, '\r', '\n')
+	}
+	return buf
+}
+
+// readLine returns a CRLF-terminated line without the CRLF. The slice is valid until the next read.
+func (c *respConn) readLine() ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, protocolError("line too long")
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := len(line) - 2
+	if n < 1 || line[n] != '\r' {
+		return nil, protocolError("bad line terminator")
+	}
+	return line[:n], nil
+}
+
+func (c *respConn) readReply(depth int) (interface{}, error) {
+	line, err := c.readLine()
+	if err != nil {
+		return nil, err
+	}
+	switch line[0] {
+	case '+':
+		return string(line[1:]), nil
+	case '-':
+		return nil, redisError(line[1:])
+	case ':':
+		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
+		if err != nil {
+			return nil, protocolError("bad integer")
+		}
+		return n, nil
+	case '$':
+		n, err := parseLength(line[1:], maxBulkLen)
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		p := make([]byte, n+2)
+		if _, err := io.ReadFull(c.br, p); err != nil {
+			return nil, err
+		}
+		if p[n] != '\r' || p[n+1] != '\n' {
+			return nil, protocolError("bad bulk string terminator")
+		}
+		return p[:n], nil
+	case '*':
+		n, err := parseLength(line[1:], maxArrayLen)
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		if depth >= maxReplyNest {
+			return nil, protocolError("arrays nested too deeply")
+		}
+		elems := make([]interface{}, 0, 16)
+		for i := 0; i < n; i++ {
+			v, err := c.readReply(depth + 1)
+			if err != nil {
+				re, isReply := err.(redisError)
+				if !isReply {
+					return nil, err
+				}
+				v = re // an error inside an array is an element, not a failure of the read
+			}
+			elems = append(elems, v)
+		}
+		return elems, nil
+	}
+	return nil, protocolError("unknown reply type")
+}
+
+// parseLength reads a declared length: -1 (nil) or 0..limit.
+func parseLength(p []byte, limit int) (int, error) {
+	n, err := strconv.Atoi(string(p))
+	if err != nil || n < -1 || n > limit {
+		return 0, protocolError("bad length")
+	}
+	return n, nil
+}
+
+// expectOK runs a command whose only good answer is +OK (AUTH, SELECT, CLIENT SETNAME).
+func (c *respConn) expectOK(deadline time.Time, args ...string) error {
+	reply, err := c.do(deadline, args...)
+	if err != nil {
+		return err
+	}
+	if s, ok := reply.(string); !ok || s != "OK" {
+		return protocolError(args[0] + " did not answer OK")
+	}
+	return nil
+}
+
+func (c *respConn) close() { c.nc.Close() }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Starts the throwaway Redis servers the tests talk to, on free ports, and writes their addresses as
+# environment variables to $DIR/env. Tests cannot start processes themselves (os/exec does not exist under
+# Yaegi), so this script does it for both `go test` and `yaegi test`.
+#
+#   scripts/test-servers.sh start DIR   # start everything, write DIR/env
+#   scripts/test-servers.sh stop DIR    # stop everything started in DIR
+#
+# Servers: plain TCP; password plus an ACL user; TLS with a CA made here; a unix socket; and a
+# "restartable" one that a test may SHUTDOWN and bring back by creating the file $..._RESTART_TRIGGER.
+set -euo pipefail
+cmd="${1:?start or stop}"
+dir="$(mkdir -p "${2:?directory}" && cd "$2" && pwd)"
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+redis() { # name, extra args...
+  local name="$1"; shift
+  mkdir -p "$dir/$name"
+  redis-server --bind 127.0.0.1 --save "" --appendonly no --dir "$dir/$name" --daemonize yes \
+    --pidfile "$dir/$name/redis.pid" --logfile "$dir/$name/redis.log" "$@"
+}
+
+wait_ping() { # redis-cli args...
+  for _ in $(seq 100); do
+    if redis-cli "$@" ping 2>/dev/null | grep -q PONG; then return 0; fi
+    sleep 0.05
+  done
+  echo "test-servers: redis did not answer: redis-cli $*" >&2
+  return 1
+}
+
+start() {
+  "$0" stop "$dir" 2>/dev/null || true
+  rm -rf "${dir:?}"/*
+  local plain auth tls restart
+  plain=$(free_port); auth=$(free_port); tls=$(free_port); restart=$(free_port)
+
+  redis plain --port "$plain"
+  redis auth --port "$auth" --requirepass default-pass-\#1 \
+    --user alice on ">alice-pass" "~*" "&*" "+@all"
+  redis unix --port 0 --unixsocket "$dir/unix/redis.sock" --unixsocketperm 700
+
+  mkdir -p "$dir/tls"
+  (
+    cd "$dir/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sessionjwt test CA" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile san.ext -out server.crt 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=other CA" \
+      -keyout other-ca.key -out other-ca.crt 2>/dev/null
+  )
+  redis tls --port 0 --tls-port "$tls" --tls-cert-file "$dir/tls/server.crt" \
+    --tls-key-file "$dir/tls/server.key" --tls-ca-cert-file "$dir/tls/ca.crt" --tls-auth-clients no
+
+  # The restartable server runs in the foreground under a loop: after a SHUTDOWN it waits for the trigger.
+  mkdir -p "$dir/restart"
+  (
+    while [ ! -e "$dir/restart/stop" ]; do
+      redis-server --bind 127.0.0.1 --port "$restart" --save "" --appendonly no --dir "$dir/restart" \
+        --logfile "$dir/restart/redis.log" --pidfile "$dir/restart/redis.pid" || true
+      while [ ! -e "$dir/restart/trigger" ] && [ ! -e "$dir/restart/stop" ]; do sleep 0.05; done
+      rm -f "$dir/restart/trigger"
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  echo $! > "$dir/restart/loop.pid"
+
+  wait_ping -p "$plain"
+  wait_ping -p "$auth" --user alice --pass alice-pass --no-auth-warning
+  wait_ping -s "$dir/unix/redis.sock"
+  wait_ping -p "$tls" --tls --cacert "$dir/tls/ca.crt"
+  wait_ping -p "$restart"
+
+  cat > "$dir/env" <<ENV
+export SESSIONJWT_TEST_REDIS=127.0.0.1:$plain
+export SESSIONJWT_TEST_REDIS_AUTH=127.0.0.1:$auth
+export SESSIONJWT_TEST_REDIS_AUTH_PASSWORD='default-pass-#1'
+export SESSIONJWT_TEST_REDIS_ACL_USER=alice
+export SESSIONJWT_TEST_REDIS_ACL_PASSWORD=alice-pass
+export SESSIONJWT_TEST_REDIS_TLS=localhost:$tls
+export SESSIONJWT_TEST_REDIS_TLS_CA=$dir/tls/ca.crt
+export SESSIONJWT_TEST_REDIS_TLS_OTHER_CA=$dir/tls/other-ca.crt
+export SESSIONJWT_TEST_REDIS_UNIX=$dir/unix/redis.sock
+export SESSIONJWT_TEST_REDIS_RESTART=127.0.0.1:$restart
+export SESSIONJWT_TEST_REDIS_RESTART_TRIGGER=$dir/restart/trigger
+ENV
+  echo "test-servers: started in $dir"
+}
+
+stop() {
+  touch "$dir/restart/stop" 2>/dev/null || true
+  if [ -f "$dir/restart/loop.pid" ]; then
+    kill "$(cat "$dir/restart/loop.pid")" 2>/dev/null || true
+    rm -f "$dir/restart/loop.pid"
+  fi
+  for pidfile in "$dir"/*/redis.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  rm -f "$dir/env"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
