@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,10 @@ func testEnv(t testing.TB, name string) string {
 }
 
 const testSecret = "plugin-test-secret"
+
+// Outage lines from the many deliberately failing pools would bury test output; tests that check the log
+// capture it with captureLog.
+func init() { logOutput = io.Discard }
 
 // randomID returns a fresh session id, so runs and tests never see each other's keys.
 func randomID(t testing.TB) string {
@@ -141,7 +146,8 @@ func newTestMiddleware(t testing.TB, edit func(*Config)) (http.Handler, *backend
 // signedCookie signs sessionID with the middleware's signer.
 func signedCookie(t testing.TB, h http.Handler, sessionID string) string {
 	t.Helper()
-	return signForTest(h.(*SessionJWT).signer, sessionID, time.Now().Unix())
+	mw := h.(*SessionJWT)
+	return signForTest(mw.signer, sessionID, time.Now().Unix())
 }
 
 func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {

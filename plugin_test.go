@@ -74,7 +74,8 @@ func TestHeaderNameTypePrefixAndRotation(t *testing.T) {
 	for _, tt := range tests {
 		h, next := newTestMiddleware(t, tt.edit)
 		id := randomID(t)
-		storeSession(t, h.(*SessionJWT).keyPrefix+id, testJWT)
+		mw := h.(*SessionJWT)
+		storeSession(t, mw.keyPrefix+id, testJWT)
 		req := requestWithCookie("session_uuid", signedCookie(t, h, id))
 		req.Header.Set(tt.header, "forged")
 		serve(h, req)
@@ -88,7 +89,8 @@ func TestMaxAge(t *testing.T) {
 	h, next := newTestMiddleware(t, func(c *Config) { c.MaxAge = "1h" })
 	id := randomID(t)
 	storeSession(t, id, testJWT)
-	s := h.(*SessionJWT).signer
+	mw := h.(*SessionJWT)
+	s := mw.signer
 	tests := []struct {
 		name string
 		age  time.Duration

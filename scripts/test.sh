@@ -11,6 +11,8 @@ echo "== static checks"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+(cd tools/yaegilint && go test -count=1 .)
+if [ -x ../shared/tools/yaegi-pitfalls ]; then ../shared/tools/yaegi-pitfalls .; fi
 /usr/bin/python3 tools/fixtures/itsdangerous_fixtures.py --check
 
 servers=$(mktemp -d /tmp/sessionjwt-test.XXXXXX)

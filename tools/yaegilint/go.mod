@@ -1,0 +1,3 @@
+module github.com/sessionjwt/sessionjwt/tools/yaegilint
+
+go 1.22
