@@ -82,7 +82,7 @@ func dialAdmin(t testing.TB, network, address string, auth ...string) *adminConn
 
 func (a *adminConn) do(args ...string) interface{} {
 	a.t.Helper()
-	reply, err := a.c.do(time.Now().Add(2*time.Second), args...)
+	reply, err := exchange(a.c, string(appendCommand(nil, args)), time.Now().Add(2*time.Second))
 	if err != nil {
 		a.t.Fatalf("redis %s: %v", args[0], err)
 	}

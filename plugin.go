@@ -97,12 +97,13 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
-	sessionID, ok := m.signer.unsign(cookie.Value, time.Now())
+	now := time.Now()
+	sessionID, ok := unsign(m.signer, cookie.Value, now)
 	if !ok {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
-	jwt, err := m.store.get(m.keyPrefix + sessionID)
+	jwt, err := redisGet(m.store, m.keyPrefix+sessionID, now.Add(m.store.opts.timeout))
 	if err != nil {
 		if m.failOpen {
 			m.serveUnauthenticated(rw, req)

@@ -47,10 +47,10 @@ type redisPool struct {
 	down  atomic.Bool // the last operation failed; logs the start and the end of an outage once each
 }
 
-// get returns the value stored at key, nil when there is none.
-func (p *redisPool) get(key string) ([]byte, error) {
-	deadline := time.Now().Add(p.opts.timeout)
-	reply, err := p.do(deadline, "GET", key)
+// redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
+// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
+func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
+	reply, err := roundTrip(p, getCommand(key), deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -63,20 +63,34 @@ func (p *redisPool) get(key string) ([]byte, error) {
 	return nil, protocolError("GET answered neither a bulk string nor nil")
 }
 
-// do runs one command. A reused connection that fails other than by timing out is most likely stale
-// (Redis restarted, or closed it); then every idle connection is dropped and the command tried once more
-// on a new one, so a restart costs no failed request.
+// do runs any command; tests and connection setup use it.
 func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
+	return roundTrip(p, string(appendCommand(nil, args)), deadline)
+}
+
+// roundTrip runs one encoded command on a pooled connection. A reused connection that fails other than
+// by timing out is most likely stale (Redis restarted, or closed it): then every idle connection is
+// dropped and the command tried once more on a new one, so a restart costs no failed request.
+func roundTrip(p *redisPool, cmd string, deadline time.Time) (interface{}, error) {
 	for attempt := 0; ; attempt++ {
-		c, reused, err := p.acquire(deadline)
-		if err != nil {
-			p.failed(err)
-			return nil, err
+		var c *respConn
+		reused := true
+		select {
+		case idle := <-p.idle:
+			c = idle
+		default:
+			var err error
+			if c, reused, err = p.acquire(deadline); err != nil {
+				p.failed(err)
+				return nil, err
+			}
 		}
-		reply, err := c.do(deadline, args...)
+		reply, err := exchange(c, cmd, deadline)
 		if _, isReply := err.(redisError); err == nil || isReply {
-			p.release(c)
-			p.succeeded()
+			p.idle <- c // never blocks: each open connection holds a slot
+			if p.down.Load() {
+				p.succeeded()
+			}
 			return reply, err
 		}
 		p.discard(c)
@@ -124,8 +138,6 @@ func (p *redisPool) dialSlot(deadline time.Time) (*respConn, bool, error) {
 	return c, false, nil
 }
 
-func (p *redisPool) release(c *respConn) { p.idle <- c } // never blocks: each connection holds a slot
-
 func (p *redisPool) discard(c *respConn) {
 	c.close()
 	<-p.slots
@@ -149,7 +161,7 @@ func (p *redisPool) failed(err error) {
 }
 
 func (p *redisPool) succeeded() {
-	if p.down.Load() && p.down.CompareAndSwap(true, false) {
+	if p.down.CompareAndSwap(true, false) {
 		logf("redis at %s is available again", p.opts.label())
 	}
 }

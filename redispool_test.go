@@ -1,6 +1,8 @@
 package sessionjwt
 
 import (
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -35,36 +37,26 @@ func TestRedisURLsReachRealServers(t *testing.T) {
 		{"unix db 4", "unix://" + sock + "?db=4", "", func(t *testing.T) *adminConn { return dialAdmin(t, "unix", sock) }, "4"},
 	}
 	for _, tt := range tests {
-		opts, err := parseRedisURL(tt.url)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		opts.timeout = 2 * time.Second
-		opts.poolSize = 2
-		if tt.caFile != "" {
-			pem, err := os.ReadFile(tt.caFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := opts.setCA(pem); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p := sharedPool(opts)
-		key, value := randomID(t), "jwt-"+tt.name
-		// Write through the pool itself where no admin connection fits (TLS): SET is a plain command.
+		// Through New and ServeHTTP, as Traefik uses it.
+		h, next := newTestMiddleware(t, func(c *Config) {
+			c.RedisURL = tt.url
+			c.RedisCAFile = tt.caFile
+		})
+		mw := h.(*SessionJWT)
+		id, jwt := randomID(t), "jwt-"+strings.ReplaceAll(tt.name, " ", "-")
+		// Write through the middleware's own pool where no admin connection fits (TLS).
 		if tt.admin == nil {
-			if _, err := p.do(time.Now().Add(2*time.Second), "SET", key, value); err != nil {
+			if _, err := mw.store.do(time.Now().Add(2*time.Second), "SET", id, jwt, "EX", "60"); err != nil {
 				t.Fatalf("%s: SET: %v", tt.name, err)
 			}
 		} else {
 			a := tt.admin(t)
 			a.do("SELECT", tt.db)
-			a.do("SET", key, value, "EX", "60")
+			a.do("SET", id, jwt, "EX", "60")
 		}
-		got, err := p.get(key)
-		if err != nil || string(got) != value {
-			t.Errorf("%s: get = %q, %v; want %q", tt.name, got, err, value)
+		rec := serve(h, requestWithCookie("session_uuid", signedCookie(t, h, id)))
+		if _, got := next.seen(); rec.Code != http.StatusOK || got.Get("Authorization") != "Bearer "+jwt {
+			t.Errorf("%s: status %d, backend saw Authorization %q; want Bearer %s", tt.name, rec.Code, got.Get("Authorization"), jwt)
 		}
 	}
 }
@@ -100,7 +92,7 @@ func TestRedisConnectFailures(t *testing.T) {
 			}
 		}
 		p := sharedPool(opts)
-		_, err = p.get("k")
+		_, err = redisGet(p, "k", time.Now().Add(p.opts.timeout))
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: err = %v, want one containing %q", tt.name, err, tt.wantErr)
 		}
@@ -129,7 +121,7 @@ func TestPoolStaysWithinSize(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if v, err := p.get(key); err != nil || string(v) != "v" {
+			if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || string(v) != "v" {
 				errs <- err
 			}
 		}()
@@ -156,45 +148,97 @@ func TestSharedPoolIsPerSettings(t *testing.T) {
 	}
 }
 
+// restartRedis stops the restartable test server with SHUTDOWN NOSAVE; start brings it back.
+type restartRedis struct {
+	t             *testing.T
+	addr, trigger string
+}
+
+func (r restartRedis) stop() {
+	admin := dialAdmin(r.t, "tcp", r.addr)
+	admin.c.expectOK(time.Now().Add(time.Second), "SHUTDOWN", "NOSAVE") // answers by closing the connection
+	waitFor(r.t, 5*time.Second, "redis to stop", func() bool {
+		c, err := net.DialTimeout("tcp", r.addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+}
+
+func (r restartRedis) start() {
+	if err := os.WriteFile(r.trigger, nil, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	waitFor(r.t, 5*time.Second, "redis to come back", func() bool {
+		c, err := net.DialTimeout("tcp", r.addr, time.Second)
+		if err != nil {
+			return false
+		}
+		rc := newRespConn(c)
+		defer rc.close()
+		return rc.expectOK(time.Now().Add(time.Second), "SET", "up", "1") == nil
+	})
+}
+
+// Redis restarts between requests: the pool's idle connections are all stale, yet the next request
+// succeeds at once, with nothing logged as an outage.
+func TestRedisRestartBetweenRequests(t *testing.T) {
+	r := restartRedis{t, testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART"), testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART_TRIGGER")}
+	buf := captureLog(t)
+	p := sharedPool(redisOptions{network: "tcp", address: r.addr, db: 1, timeout: time.Second, poolSize: 4})
+	// Fill the pool with several idle connections.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			redisGet(p, "k", time.Now().Add(time.Second))
+		}()
+	}
+	wg.Wait()
+	if len(p.idle) < 2 {
+		t.Fatalf("only %d idle connections", len(p.idle))
+	}
+	r.stop()
+	r.start()
+	key := randomID(t)
+	if _, err := p.do(time.Now().Add(time.Second), "SET", key, "after"); err != nil {
+		t.Fatalf("first command after a restart failed: %v", err)
+	}
+	if v, err := redisGet(p, key, time.Now().Add(time.Second)); err != nil || string(v) != "after" {
+		t.Fatalf("get = %q, %v", v, err)
+	}
+	if log := buf.String(); log != "" {
+		t.Fatalf("a restart between requests was logged as an outage:\n%s", log)
+	}
+}
+
 // Redis stops under traffic and comes back: requests fail fast meanwhile, succeed again afterwards without
 // any restart on our side, and the outage is logged once when it starts and once when it ends.
-func TestRedisRestart(t *testing.T) {
-	addr := testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART")
-	trigger := testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART_TRIGGER")
+func TestRedisOutageUnderTraffic(t *testing.T) {
+	r := restartRedis{t, testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART"), testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART_TRIGGER")}
 	buf := captureLog(t)
 	timeout := 300 * time.Millisecond
-	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: timeout, poolSize: 4})
+	p := sharedPool(redisOptions{network: "tcp", address: r.addr, timeout: timeout, poolSize: 4})
 	key := randomID(t)
 	if _, err := p.do(time.Now().Add(time.Second), "SET", key, "before"); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := p.get(key); err != nil || string(v) != "before" {
-		t.Fatalf("get = %q, %v", v, err)
-	}
-
-	admin := dialAdmin(t, "tcp", addr)
-	admin.c.do(time.Now().Add(time.Second), "SHUTDOWN", "NOSAVE") // answers by closing the connection
-	waitFor(t, 5*time.Second, "redis to stop", func() bool {
-		_, err := p.get(key)
-		return err != nil
-	})
+	r.stop()
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		if _, err := p.get(key); err == nil {
+		if _, err := redisGet(p, key, time.Now().Add(timeout)); err == nil {
 			t.Fatal("get succeeded while redis was down")
 		}
 		if elapsed := time.Since(start); elapsed > timeout+time.Second {
 			t.Fatalf("a get took %v while redis was down (redisTimeout %v)", elapsed, timeout)
 		}
 	}
-
-	if err := os.WriteFile(trigger, nil, 0o600); err != nil {
-		t.Fatal(err)
+	r.start()
+	if _, err := p.do(time.Now().Add(time.Second), "SET", key, "after"); err != nil {
+		t.Fatalf("first command after redis came back failed: %v", err)
 	}
-	waitFor(t, 5*time.Second, "redis to come back", func() bool {
-		_, err := p.get(key)
-		return err == nil
-	})
 	log := buf.String()
 	if strings.Count(log, "is unavailable") != 1 || strings.Count(log, "is available again") != 1 {
 		t.Fatalf("want one outage line and one recovery line, got:\n%s", log)

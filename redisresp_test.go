@@ -29,6 +29,8 @@ func TestAppendCommandIsBinarySafe(t *testing.T) {
 	}
 }
 
+func (c *respConn) readReplyForTest() (interface{}, error) { return readReply(c, 0) }
+
 // readerConn parses replies from a fixed byte string.
 func readerConn(s string) *respConn {
 	return &respConn{br: bufio.NewReaderSize(strings.NewReader(s), 4096)}
@@ -51,7 +53,7 @@ func TestReadReply(t *testing.T) {
 		{"nested array", "*1\r\n*1\r\n+x\r\n", []interface{}{[]interface{}{"x"}}},
 	}
 	for _, tt := range tests {
-		got, err := readerConn(tt.in).readReply(0)
+		got, err := readerConn(tt.in).readReplyForTest()
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: readReply(%q) = %#v, %v; want %#v", tt.name, tt.in, got, err, tt.want)
 		}
@@ -59,7 +61,7 @@ func TestReadReply(t *testing.T) {
 }
 
 func TestReadReplyErrorReply(t *testing.T) {
-	_, err := readerConn("-WRONGTYPE Operation against a key\r\n").readReply(0)
+	_, err := readerConn("-WRONGTYPE Operation against a key\r\n").readReplyForTest()
 	if e, ok := err.(redisError); !ok || string(e) != "WRONGTYPE Operation against a key" {
 		t.Fatalf("err = %#v, want the redisError", err)
 	}
@@ -83,7 +85,7 @@ func TestReadReplyRejectsMalformed(t *testing.T) {
 		{"nothing", ""},
 	}
 	for _, tt := range tests {
-		if got, err := readerConn(tt.in).readReply(0); err == nil {
+		if got, err := readerConn(tt.in).readReplyForTest(); err == nil {
 			t.Errorf("%s: readReply(%.40q) = %#v, want an error", tt.name, tt.in, got)
 		}
 	}
@@ -107,16 +109,16 @@ func TestRealRedisBinarySafety(t *testing.T) {
 	}
 	for _, tt := range tests {
 		admin.do("SET", tt.key, tt.value)
-		got, err := p.get(tt.key)
+		got, err := redisGet(p, tt.key, time.Now().Add(p.opts.timeout))
 		if err != nil || string(got) != tt.value {
 			t.Errorf("get(%q) = %.40q, %v; want %.40q", tt.key, got, err, tt.value)
 		}
 		admin.do("DEL", tt.key)
 	}
-	if got, _ := p.get(canary); string(got) != "alive" {
+	if got, _ := redisGet(p, canary, time.Now().Add(p.opts.timeout)); string(got) != "alive" {
 		t.Fatalf("canary = %q: a key was interpreted as a command", got)
 	}
-	if got, err := p.get(prefix + "missing"); got != nil || err != nil {
+	if got, err := redisGet(p, prefix+"missing", time.Now().Add(p.opts.timeout)); got != nil || err != nil {
 		t.Fatalf("get(missing) = %q, %v; want nil, nil", got, err)
 	}
 	admin.do("DEL", canary)
@@ -158,7 +160,7 @@ func answerAfterHandshake(rest func(net.Conn, *bufio.Reader)) func(net.Conn) {
 // skipCommand reads one RESP array of bulk strings.
 func skipCommand(br *bufio.Reader) bool {
 	rc := &respConn{br: br}
-	_, err := rc.readReply(0)
+	_, err := rc.readReplyForTest()
 	return err == nil
 }
 
@@ -169,14 +171,35 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	}))
 	timeout := 300 * time.Millisecond
 	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: timeout, poolSize: 1})
+	// One request holds the only connection while the server stays silent; two more wait for the pool.
+	// Each ends by its own deadline (with room for a loaded machine), not when the server decides.
+	holder := make(chan error, 1)
+	go func() {
+		_, err := redisGet(p, "k", time.Now().Add(3*timeout))
+		holder <- err
+	}()
+	waitFor(t, 2*time.Second, "the first request to take the connection", func() bool { return len(p.slots) == 1 })
 	start := time.Now()
-	_, err := p.get("k")
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("err = %v, want a deadline error", err)
+	waiters := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			_, err := redisGet(p, "k", time.Now().Add(timeout))
+			waiters <- err
+		}()
 	}
-	// Bounded by the deadline (with room for a loaded machine), not by the server.
+	for i := 0; i < 2; i++ {
+		if err := <-waiters; err != errPoolTimeout {
+			t.Fatalf("a waiting request got %v, want the pool timeout", err)
+		}
+	}
 	if elapsed := time.Since(start); elapsed > timeout+time.Second {
-		t.Fatalf("get took %v with redisTimeout %v", elapsed, timeout)
+		t.Fatalf("waiting for the pool took %v with a deadline of %v", elapsed, timeout)
+	}
+	if err := <-holder; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the request on the silent connection got %v, want a deadline error", err)
+	}
+	if elapsed := time.Since(start); elapsed > 3*timeout+time.Second {
+		t.Fatalf("the silent server held a request for %v with a deadline of %v", elapsed, 3*timeout)
 	}
 	if len(p.slots) != 0 || len(p.idle) != 0 {
 		t.Fatalf("the timed-out connection was kept: %d open, %d idle", len(p.slots), len(p.idle))
@@ -192,7 +215,7 @@ func TestServerThatClosesMidReply(t *testing.T) {
 			c.Write([]byte(half))
 		}))
 		p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
-		if v, err := p.get("k"); err == nil {
+		if v, err := redisGet(p, "k", time.Now().Add(p.opts.timeout)); err == nil {
 			t.Errorf("reply %q: get = %q, want an error", half, v)
 		}
 		if len(p.slots) != 0 || len(p.idle) != 0 {
@@ -208,13 +231,13 @@ func TestServerAnsweringWrongType(t *testing.T) {
 		time.Sleep(time.Second)
 	}))
 	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
-	if _, err := p.get("k"); !errors.Is(err, errProtocol) {
+	if _, err := redisGet(p, "k", time.Now().Add(p.opts.timeout)); !errors.Is(err, errProtocol) {
 		t.Fatalf("err = %v, want a protocol error", err)
 	}
 }
 
 func TestReadReplyErrorInsideArray(t *testing.T) {
-	got, err := readerConn("*2\r\n-ERR no\r\n:1\r\n").readReply(0)
+	got, err := readerConn("*2\r\n-ERR no\r\n:1\r\n").readReplyForTest()
 	elems, ok := got.([]interface{})
 	if err != nil || !ok || len(elems) != 2 {
 		t.Fatalf("readReply = %#v, %v", got, err)

@@ -1,0 +1,57 @@
+package sessionjwt
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// Benchmarks need the test servers like the tests: run them with
+//   scripts/bench-go.sh   (compiled and interpreted, with the servers started for you)
+
+func BenchmarkUnsign(b *testing.B) {
+	s, err := newSigner([]string{testSecret}, "itsdangerous.Signer", "django-concat", "sha256", ".", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cookie := signForTest(s, "0b9e8d52-3c3a-4f7e-9a57-7d4d1f6b2c11", 0)
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := unsign(s, cookie, now); !ok {
+			b.Fatal("unsign failed")
+		}
+	}
+}
+
+func BenchmarkRedisGet(b *testing.B) {
+	addr := testEnv(b, "SESSIONJWT_TEST_REDIS")
+	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
+	key := randomID(b)
+	dialAdmin(b, "tcp", addr).do("SET", key, testJWT, "EX", "600")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || len(v) != len(testJWT) {
+			b.Fatalf("get = %q, %v", v, err)
+		}
+	}
+}
+
+func BenchmarkServeHTTP(b *testing.B) {
+	h, _ := newTestMiddleware(b, nil)
+	id := randomID(b)
+	dialAdmin(b, "tcp", testEnv(b, "SESSIONJWT_TEST_REDIS")).do("SET", id, testJWT, "EX", "600")
+	req := requestWithCookie("session_uuid", signedCookie(b, h, id))
+	rec := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.ServeHTTP(rec, req)
+	}
+	if rec.Code != http.StatusOK || req.Header.Get("Authorization") != "Bearer "+testJWT {
+		b.Fatalf("status %d, Authorization %q", rec.Code, req.Header.Get("Authorization"))
+	}
+}
