@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The readme's test command (`make test`, also what .ci/run runs): installs what is missing, starts
-# throwaway Redis servers, checks the itsdangerous fixtures against the real library, and runs the same
-# tests compiled with the race detector and interpreted by Yaegi, as Traefik runs the plugin.
+# throwaway Redis servers, checks the itsdangerous fixtures against the real library, runs the same
+# tests compiled with the race detector and interpreted by Yaegi, and finally runs the end-to-end tests
+# against a real Traefik binary (built once into ~/.cache/sessionjwt, about 15 minutes cold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,8 +12,15 @@ echo "== static checks"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+(cd e2e && go vet ./...)
 (cd tools/yaegilint && go test -count=1 .)
-if [ -x ../shared/tools/yaegi-pitfalls ]; then ../shared/tools/yaegi-pitfalls .; fi
+if [ -x ../shared/tools/yaegi-pitfalls ]; then
+  # Only the package Yaegi runs (plugin and its tests); e2e/, bench/ and tools/ are compiled programs.
+  plugin_only=$(mktemp -d)
+  cp ./*.go "$plugin_only/"
+  ../shared/tools/yaegi-pitfalls "$plugin_only" || { rm -rf "$plugin_only"; exit 1; }
+  rm -rf "$plugin_only"
+fi
 /usr/bin/python3 tools/fixtures/itsdangerous_fixtures.py --check
 
 servers=$(mktemp -d /tmp/sessionjwt-test.XXXXXX)
@@ -25,4 +33,15 @@ echo "== go test -race (compiled)"
 go test -race -count=1 ${GOTESTFLAGS:-} .
 
 echo "== yaegi test (interpreted, as inside Traefik)"
-"$yaegi" test ${YAEGITESTFLAGS:-} .
+ylog="$servers/yaegi.log"
+status=0
+"$yaegi" test -v ${YAEGITESTFLAGS:-} . > "$ylog" 2>&1 || status=$?
+grep -E '^(--- FAIL|FAIL|panic)' -A20 "$ylog" || true
+passed=$(grep -c '^--- PASS' "$ylog" || true)
+failed=$(grep -c '^--- FAIL' "$ylog" || true)
+echo "yaegi: $passed passed, $failed failed"
+if [ "$status" != 0 ] || [ "$failed" != 0 ] || [ "$passed" = 0 ]; then exit 1; fi
+
+echo "== end to end: the plugin inside a real Traefik (e2e/)"
+traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
+(cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// backendHandler is the service behind Traefik. It answers:
+//   - .../ws: a websocket that echoes each message prefixed with the Authorization header of the upgrade;
+//   - .../sse: a server-sent-events stream: one event, then a second only once the client asked for it via
+//     the sse-continue channel, which deadlocks (and fails the test) if anything buffers the stream;
+//   - anything else: the request's headers as JSON.
+func backendHandler() http.Handler {
+	upgrader := websocket.Upgrader{}
+	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		switch {
+		case strings.HasSuffix(req.URL.Path, "/ws"):
+			conn, err := upgrader.Upgrade(rw, req, nil)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			for {
+				kind, msg, err := conn.ReadMessage()
+				if err != nil {
+					return
+				}
+				reply := fmt.Sprintf("%s|%s", req.Header.Get("Authorization"), msg)
+				if err := conn.WriteMessage(kind, []byte(reply)); err != nil {
+					return
+				}
+			}
+		case strings.HasSuffix(req.URL.Path, "/sse"):
+			flusher, ok := rw.(http.Flusher)
+			if !ok {
+				http.Error(rw, "no flusher", http.StatusInternalServerError)
+				return
+			}
+			rw.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(rw, "data: first %s\n\n", req.Header.Get("Authorization"))
+			flusher.Flush()
+			select {
+			case <-sseContinue:
+			case <-time.After(10 * time.Second):
+				return
+			case <-req.Context().Done():
+				return
+			}
+			fmt.Fprint(rw, "data: second\n\n")
+			flusher.Flush()
+		default:
+			rw.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(rw).Encode(req.Header)
+		}
+	})
+}
+
+var sseContinue = make(chan struct{}, 1)

@@ -1,0 +1,391 @@
+// Package e2e runs sessionjwt inside a real Traefik binary (local plugin mode) against a real Redis and a
+// backend in this process. `make test` builds or reuses the Traefik binary and passes it in TRAEFIK_BIN.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// The one Traefik, Redis and backend all tests share. Tests run one after another (no t.Parallel): some
+// stop Redis or rewrite the configuration. When they cannot start, every test fails with startErr.
+var (
+	h        *harness
+	startErr error
+)
+
+func TestMain(m *testing.M) {
+	h, startErr = startHarness()
+	m.Run() // returning lets the testing package exit with m.Run's status
+	if h != nil {
+		h.stop()
+	}
+}
+
+// needHarness fails the test when the harness could not start.
+func needHarness(t testing.TB) {
+	t.Helper()
+	if startErr != nil {
+		t.Fatalf("e2e harness: %v", startErr)
+	}
+}
+
+type harness struct {
+	dir, logPath, dynamicPath string
+	traefik                   *exec.Cmd
+	redis                     *exec.Cmd
+	redisPort                 int
+	deadRedisPort             int
+	backend                   *httptest.Server
+	web                       string // Traefik's entry point, http://127.0.0.1:port
+	generation                int    // bumped by each configuration rewrite
+	mu                        sync.Mutex
+}
+
+func startHarness() (*harness, error) {
+	bin := os.Getenv("TRAEFIK_BIN")
+	if bin == "" {
+		return nil, fmt.Errorf("TRAEFIK_BIN is not set: run `make test`, which builds Traefik (scripts/build-traefik.sh)")
+	}
+	dir, err := os.MkdirTemp("", "sessionjwt-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	hh := &harness{dir: dir, logPath: filepath.Join(dir, "traefik.log"), dynamicPath: filepath.Join(dir, "dynamic", "dynamic.yml")}
+	if out, err := exec.Command("../scripts/layout-plugin.sh", dir).CombinedOutput(); err != nil {
+		return hh, fmt.Errorf("layout-plugin.sh: %v: %s", err, out)
+	}
+	hh.redisPort = freePort()
+	hh.deadRedisPort = freePort()
+	if err := hh.startRedis(); err != nil {
+		return hh, err
+	}
+	hh.backend = httptest.NewServer(backendHandler())
+
+	webPort := freePort()
+	hh.web = "http://127.0.0.1:" + strconv.Itoa(webPort)
+	static := fmt.Sprintf(`entryPoints:
+  web:
+    address: "127.0.0.1:%d"
+providers:
+  file:
+    directory: %q
+    watch: true
+experimental:
+  abortOnPluginFailure: true
+  localPlugins:
+    sessionjwt:
+      moduleName: github.com/sessionjwt/sessionjwt
+log:
+  level: INFO
+  noColor: true
+`, webPort, filepath.Dir(hh.dynamicPath))
+	staticPath := filepath.Join(dir, "traefik-static.yml")
+	if err := os.WriteFile(staticPath, []byte(static), 0o600); err != nil {
+		return hh, err
+	}
+	if err := os.MkdirAll(filepath.Dir(hh.dynamicPath), 0o700); err != nil {
+		return hh, err
+	}
+	if err := hh.writeDynamic(); err != nil {
+		return hh, err
+	}
+	logFile, err := os.Create(hh.logPath)
+	if err != nil {
+		return hh, err
+	}
+	hh.traefik = exec.Command(bin, "--configFile="+staticPath)
+	hh.traefik.Dir = dir // local plugins are read from ./plugins-local
+	hh.traefik.Stdout = logFile
+	hh.traefik.Stderr = logFile
+	if err := hh.traefik.Start(); err != nil {
+		return hh, err
+	}
+	// Ready when every plugin router answers (Traefik compiles the plugin first: a few seconds).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(hh.web + "/pass/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return hh, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return hh, fmt.Errorf("traefik did not serve /pass within 60s; log:\n%s", hh.log())
+		}
+		if hh.traefik.ProcessState != nil {
+			return hh, fmt.Errorf("traefik exited; log:\n%s", hh.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (hh *harness) stop() {
+	if hh.traefik != nil && hh.traefik.Process != nil {
+		hh.traefik.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { hh.traefik.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			hh.traefik.Process.Kill()
+		}
+	}
+	hh.stopRedis()
+	if hh.backend != nil {
+		hh.backend.Close()
+	}
+	if os.Getenv("E2E_KEEP") == "" {
+		os.RemoveAll(hh.dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "e2e: kept %s (Traefik's log: %s)\n", hh.dir, hh.logPath)
+	}
+}
+
+func (hh *harness) startRedis() error {
+	hh.redis = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(hh.redisPort),
+		"--save", "", "--appendonly", "no", "--dir", hh.dir)
+	if err := hh.redis.Start(); err != nil {
+		return fmt.Errorf("redis-server: %v (make test installs it)", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := hh.redisDo("PING"); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server did not answer on port %d", hh.redisPort)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (hh *harness) stopRedis() {
+	if hh.redis != nil && hh.redis.Process != nil {
+		hh.redis.Process.Kill()
+		hh.redis.Wait()
+		hh.redis = nil
+	}
+}
+
+// shutdownRedis stops Redis as an operator would: SHUTDOWN SAVE keeps the data in dump.rdb, which
+// startRedis loads again.
+func (hh *harness) shutdownRedis() error {
+	hh.redisDo("SHUTDOWN", "SAVE") // answers by closing the connection
+	done := make(chan error, 1)
+	go func() { done <- hh.redis.Wait() }()
+	select {
+	case <-done:
+		hh.redis = nil
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("redis did not shut down")
+	}
+}
+
+// redisDo runs one command on a fresh connection and returns the raw reply.
+func (hh *harness) redisDo(args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(hh.redisPort), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write(b.Bytes()); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(line, "-") {
+		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line))
+	}
+	if strings.HasPrefix(line, "$") {
+		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+		if n < 0 {
+			return "", nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func (hh *harness) log() string {
+	b, _ := os.ReadFile(hh.logPath)
+	return string(b)
+}
+
+// dynamicTemplate is the file provider configuration: one router per behaviour under test.
+var dynamicTemplate = template.Must(template.New("dynamic").Parse(`# generation {{.Generation}}
+http:
+  routers:
+    bare:
+      rule: PathPrefix(` + "`/bare`" + `)
+      service: backend
+      middlewares: [generation]
+{{- range .Routers}}
+    {{.}}:
+      rule: PathPrefix(` + "`/{{.}}`" + `)
+      service: backend
+      middlewares: [sj-{{.}}]
+{{- end}}
+  middlewares:
+    generation:
+      headers:
+        customRequestHeaders:
+          X-Generation: "{{.Generation}}"
+    sj-pass:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+    sj-strip:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: strip
+    sj-reject:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: reject
+    sj-other:
+      plugin:
+        sessionjwt:
+          secretKeys: [{{.OtherSecret}}, rotated-in]
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          redisKeyPrefix: "session:"
+          headerName: X-Jwt
+          headerType: ""
+          cookieName: sid
+    sj-down-reject:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.DeadRedis}}
+          redisTimeout: 300ms
+    sj-down-pass:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.DeadRedis}}
+          redisTimeout: 300ms
+          redisFailure: pass
+          unauthenticated: reject
+    sj-bad:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          signatureAlgorithm: md5
+  services:
+    backend:
+      loadBalancer:
+        servers:
+          - url: {{.Backend}}
+`))
+
+const (
+	secret      = "e2e-secret"
+	otherSecret = "e2e-other-secret"
+)
+
+// writeDynamic writes the next generation of the configuration atomically (Traefik may read a half-written
+// file otherwise).
+func (hh *harness) writeDynamic() error {
+	hh.mu.Lock()
+	defer hh.mu.Unlock()
+	hh.generation++
+	var b bytes.Buffer
+	err := dynamicTemplate.Execute(&b, map[string]interface{}{
+		"Generation":  hh.generation,
+		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "bad"},
+		"Secret":      secret,
+		"OtherSecret": otherSecret,
+		"Redis":       "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
+		"DeadRedis":   "redis://127.0.0.1:" + strconv.Itoa(hh.deadRedisPort) + "/0",
+		"Backend":     hh.backend.URL,
+	})
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(hh.dir, "dynamic.tmp")
+	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, hh.dynamicPath)
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// signCookie signs value with the real itsdangerous, as the auth service would:
+// Signer(secret, digest_method=hashlib.sha256).
+func signCookie(t testing.TB, secret, value string) string {
+	t.Helper()
+	needHarness(t)
+	out, err := exec.Command("/usr/bin/python3", "-c",
+		"import hashlib, sys; from itsdangerous import Signer; "+
+			"print(Signer(sys.argv[1], digest_method=hashlib.sha256).sign(sys.argv[2]).decode())",
+		secret, value).CombinedOutput()
+	if err != nil {
+		t.Fatalf("itsdangerous: %v: %s (make test installs python3-itsdangerous)", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newSession stores jwt under a fresh session id (with prefix) and returns the id.
+func newSession(t testing.TB, prefix, jwt string) string {
+	t.Helper()
+	needHarness(t)
+	b := make([]byte, 16)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	if _, err := h.redisDo("SET", prefix+id, jwt, "EX", "600"); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
