@@ -1,7 +1,7 @@
 # The two commands in the readme: `make demo` runs the plugin in a real Traefik, `make test` runs all tests.
 # Both install what they need.
 
-.PHONY: test demo fuzz
+.PHONY: test demo fuzz bench
 
 test:
 	./scripts/test.sh
@@ -11,3 +11,10 @@ FUZZTIME ?= 30s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) .
+
+demo:
+	./scripts/demo.sh
+
+# Writes BENCHMARKS.md: wrk against bare Traefik, sessionjwt and ForwardAuth, plus the Go benchmarks.
+bench:
+	./bench/run.sh

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# `make bench`: the same wrk load, on loopback, against
+#   1. bare Traefik to the backend (the ceiling),
+#   2. Traefik + sessionjwt (cookie verified, Redis GET, header set),
+#   3. Traefik + ForwardAuth to a compiled Go service doing the same swap with go-redis (bench/forwardauth),
+# in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the Go benchmarks of the hot
+# path (scripts/bench-go.sh). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+
+WANT_WRK=1 scripts/install-deps.sh
+traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
+
+run=$(mktemp -d /tmp/sessionjwt-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port); backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port)
+secret=bench-secret
+
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$run" --logfile "$run/redis.log" &
+pids+=($!)
+(cd bench && go build -o "$run/backend" ./backend && go build -o "$run/forwardauth" ./forwardauth)
+"$run/backend" -addr "127.0.0.1:$backend_port" 2>"$run/backend.log" &
+pids+=($!)
+"$run/forwardauth" -addr "127.0.0.1:$fa_port" -redis "127.0.0.1:$redis_port" -secret "$secret" 2>"$run/forwardauth.log" &
+pids+=($!)
+
+scripts/layout-plugin.sh "$run"
+cat > "$run/static.yml" <<YML
+entryPoints:
+  web:
+    address: "127.0.0.1:$web_port"
+providers:
+  file:
+    filename: $run/dynamic.yml
+experimental:
+  abortOnPluginFailure: true
+  localPlugins:
+    sessionjwt:
+      moduleName: github.com/sessionjwt/sessionjwt
+log:
+  level: ERROR
+YML
+cat > "$run/dynamic.yml" <<YML
+http:
+  routers:
+    bare:
+      rule: PathPrefix(\`/bare\`)
+      service: backend
+    sessionjwt:
+      rule: PathPrefix(\`/sessionjwt\`)
+      service: backend
+      middlewares: [sessionjwt]
+    forwardauth:
+      rule: PathPrefix(\`/forwardauth\`)
+      service: backend
+      middlewares: [forwardauth]
+  middlewares:
+    sessionjwt:
+      plugin:
+        sessionjwt:
+          secretKey: $secret
+          redisURL: redis://127.0.0.1:$redis_port/0
+    forwardauth:
+      forwardAuth:
+        address: http://127.0.0.1:$fa_port/auth
+        authResponseHeaders: [Authorization]
+  services:
+    backend:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:$backend_port
+YML
+(cd "$run" && exec "$traefik_bin" --configFile="$run/static.yml" >"$run/traefik.log" 2>&1) &
+pids+=($!)
+
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+session=0b9e8d52-3c3a-4f7e-9a57-7d4d1f6b2c11
+jwt="eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.$(head -c 600 /dev/zero | tr '\0' 'x').c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmUtc2lnbmF0dXJl"
+redis-cli -p "$redis_port" set "$session" "$jwt" >/dev/null
+cookie=$(/usr/bin/python3 -c 'import hashlib, sys; from itsdangerous import Signer; print(Signer(sys.argv[1], digest_method=hashlib.sha256).sign(sys.argv[2]).decode())' "$secret" "$session")
+
+base="http://127.0.0.1:$web_port"
+for _ in $(seq 300); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/bare" || true)" = 200 ] && break; sleep 0.2
+done
+# Each setup must really do the swap before it is measured.
+for setup in sessionjwt forwardauth; do
+  out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
+  [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
+done
+
+results="$run/results.tsv"
+: > "$results"
+measure() { # setup round
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: session_uuid=$cookie" "$base/$1")
+  awk -v setup="$1" -v round="$2" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%s\t%s\t%s\t%.3f\t%.3f\t%d\n", setup, round, rps, p50, p99, bad }' <<<"$out" >> "$results"
+  tail -n 1 "$results"
+}
+echo "bench: warming up"
+for setup in bare sessionjwt forwardauth; do
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: session_uuid=$cookie" "$base/$setup" >/dev/null
+done
+echo -e "setup\tround\treq/s\tp50 ms\tp99 ms\tnon-2xx"
+for round in $(seq "$ROUNDS"); do
+  for setup in bare sessionjwt forwardauth; do measure "$setup" "$round"; done
+done
+
+gobench="$run/gobench.txt"
+COUNT=5 scripts/bench-go.sh > "$gobench" 2>&1
+
+/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" <<'PY'
+import os, platform, re, statistics, subprocess, sys, time
+results, gobench, out, traefik = sys.argv[1:5]
+rows = [l.split("\t") for l in open(results).read().splitlines() if l]
+data = {}
+for setup, rnd, rps, p50, p99, bad in rows:
+    data.setdefault(setup, []).append((float(rps), float(p50), float(p99), int(bad)))
+med = {s: tuple(statistics.median(x[i] for x in v) for i in range(3)) for s, v in data.items()}
+bad = {s: sum(x[3] for x in v) for s, v in data.items()}
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception as e:
+        return str(e)
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+env = os.environ
+lines = []
+lines.append("# Benchmarks\n")
+lines.append("Written by `make bench` (bench/run.sh); numbers from the last run on the machine below. Same wrk load on "
+             "loopback against three setups, interleaved, %s rounds of %s each, medians.\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
+lines.append("| setup | requests/s | p50 latency | p99 latency | non-2xx |")
+lines.append("|---|---|---|---|---|")
+names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + sessionjwt", "forwardauth": "3. Traefik + ForwardAuth (compiled Go service, go-redis)"}
+for s in ["bare", "sessionjwt", "forwardauth"]:
+    r, p50, p99 = med[s]
+    lines.append("| %s | %.0f | %.2f ms | %.2f ms | %d |" % (names[s], r, p50, p99, bad[s]))
+lines.append("")
+r2_1 = med["sessionjwt"][0] / med["bare"][0]
+r2_3 = med["sessionjwt"][0] / med["forwardauth"][0]
+dp99 = med["sessionjwt"][2] - med["bare"][2]
+lines.append("- sessionjwt / bare Traefik: **%.2fx** requests/s (target at least 0.75x)" % r2_1)
+lines.append("- sessionjwt / ForwardAuth: **%.2fx** requests/s (target at least 2x)" % r2_3)
+lines.append("- sessionjwt p99 minus bare p99: **%+.2f ms** (target at most +1 ms)\n" % dp99)
+lines.append("Every round:\n")
+lines.append("| setup | round | requests/s | p50 ms | p99 ms |")
+lines.append("|---|---|---|---|---|")
+for setup, rnd, rps, p50, p99, b in rows:
+    lines.append("| %s | %s | %s | %s | %s |" % (setup, rnd, rps, p50, p99))
+lines.append("")
+lines.append("## Machine and versions\n")
+lines.append("- date: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+lines.append("- machine: %s, %d cores, %s; wrk, Traefik, Redis, the backend and the ForwardAuth service all share it" % (cpu, os.cpu_count(), platform.platform()))
+lines.append("- %s" % sh(traefik, "version").splitlines()[0] if sh(traefik, "version") else "- traefik: ?")
+lines.append("- %s" % sh("redis-server", "--version"))
+lines.append("- %s" % sh("go", "version"))
+lines.append("- wrk %s, %s threads, %s connections, %s per run" % (sh("dpkg-query", "-W", "-f=${Version}", "wrk"), env.get("THREADS", "2"), env.get("CONNECTIONS", "16"), env.get("DURATION", "10s")))
+lines.append("- command: `make bench` (ROUNDS, DURATION, CONNECTIONS, THREADS override the defaults)\n")
+lines.append("## Go benchmarks of the hot path\n")
+lines.append("`scripts/bench-go.sh`: compiled (`go test -bench`) and interpreted by Yaegi v0.16.1 (`yaegi test -bench`), "
+             "as Traefik runs the plugin, against a throwaway Redis on loopback; then `redis-benchmark -t get` on the same Redis.\n")
+lines.append("```")
+for l in open(gobench).read().splitlines():
+    if l.startswith("Benchmark") or l.startswith("==") or "requests per second" in l:
+        l = re.sub(r".*\r", "", l)
+        lines.append(l.strip())
+lines.append("```\n")
+open(out, "w").write("\n".join(lines))
+print("\n".join(lines[:12]))
+PY

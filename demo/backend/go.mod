@@ -1,0 +1,3 @@
+module github.com/sessionjwt/sessionjwt/demo/backend
+
+go 1.22
