@@ -50,7 +50,8 @@ type redisPool struct {
 // redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
 // a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
-	reply, err := roundTrip(p, getCommand(key), deadline)
+	// One concatenation encodes the command: a few interpreted statements, whatever the key.
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline)
 	if err != nil {
 		return nil, err
 	}

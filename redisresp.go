@@ -54,11 +54,6 @@ func exchange(c *respConn, cmd string, deadline time.Time) (interface{}, error) 
 	return readReply(c, 0)
 }
 
-// getCommand encodes GET key with one string concatenation: a few interpreted statements, whatever the key.
-func getCommand(key string) string {
-	return "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-}
-
 // appendCommand encodes args as a RESP array of bulk strings.
 func appendCommand(buf []byte, args []string) []byte {
 	buf = append(buf, '*')
@@ -74,42 +69,28 @@ func appendCommand(buf []byte, args []string) []byte {
 	return buf
 }
 
-// readLine returns a CRLF-terminated line without the CRLF. The slice is valid until the next read.
-func readLine(c *respConn) ([]byte, error) {
+// readReply reads one reply. The bulk string case comes first and is parsed inline: it is every GET's
+// answer, and under Yaegi each function call costs as much as several statements.
+func readReply(c *respConn, depth int) (interface{}, error) {
 	line, err := c.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return nil, protocolError("line too long")
-	}
 	if err != nil {
+		if err == bufio.ErrBufferFull {
+			return nil, protocolError("line too long")
+		}
 		return nil, err
 	}
-	n := len(line) - 2
-	if n < 1 || line[n] != '\r' {
+	end := len(line) - 2
+	if end < 1 || line[end] != '\r' {
 		return nil, protocolError("bad line terminator")
 	}
-	return line[:n], nil
-}
-
-func readReply(c *respConn, depth int) (interface{}, error) {
-	line, err := readLine(c)
-	if err != nil {
-		return nil, err
-	}
 	switch line[0] {
-	case '+':
-		return string(line[1:]), nil
-	case '-':
-		return nil, redisError(line[1:])
-	case ':':
-		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
-		if err != nil {
-			return nil, protocolError("bad integer")
-		}
-		return n, nil
 	case '$':
-		n, err := parseLength(line[1:], maxBulkLen)
-		if err != nil || n < 0 {
-			return nil, err
+		n, err := strconv.Atoi(string(line[1:end]))
+		if err != nil || n < -1 || n > maxBulkLen {
+			return nil, protocolError("bad length")
+		}
+		if n < 0 {
+			return nil, nil
 		}
 		p := make([]byte, n+2)
 		if _, err := io.ReadFull(c.br, p); err != nil {
@@ -119,8 +100,18 @@ func readReply(c *respConn, depth int) (interface{}, error) {
 			return nil, protocolError("bad bulk string terminator")
 		}
 		return p[:n], nil
+	case '+':
+		return string(line[1:end]), nil
+	case '-':
+		return nil, redisError(line[1:end])
+	case ':':
+		n, err := strconv.ParseInt(string(line[1:end]), 10, 64)
+		if err != nil {
+			return nil, protocolError("bad integer")
+		}
+		return n, nil
 	case '*':
-		n, err := parseLength(line[1:], maxArrayLen)
+		n, err := parseLength(line[1:end], maxArrayLen)
 		if err != nil || n < 0 {
 			return nil, err
 		}

@@ -5,6 +5,8 @@
 #   3. Traefik + ForwardAuth to a compiled Go service doing the same swap with go-redis (bench/forwardauth),
 # in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the Go benchmarks of the hot
 # path (scripts/bench-go.sh). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
+# PROFILE=FILE instead takes a 10 s CPU profile of Traefik under the sessionjwt load and writes it to FILE
+# (then `go tool pprof -top FILE`), without measuring the setups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -27,7 +29,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-redis_port=$(free_port); backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port)
+redis_port=$(free_port); backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port); api_port=$(free_port)
 secret=bench-secret
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$run" --logfile "$run/redis.log" &
@@ -54,6 +56,24 @@ experimental:
 log:
   level: ERROR
 YML
+if [ -n "${PROFILE:-}" ]; then
+  cat >> "$run/static.yml" <<YML
+  traefik:
+    address: "127.0.0.1:$api_port"
+api:
+  insecure: true
+  debug: true
+YML
+  # the traefik entry point belongs under entryPoints
+  /usr/bin/python3 - "$run/static.yml" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+head, tail = s.split("log:\n  level: ERROR\n")
+ep, api = tail.split("api:\n")
+s = head.replace("entryPoints:\n", "entryPoints:\n" + ep, 1) + "log:\n  level: ERROR\napi:\n" + api
+open(p, "w").write(s)
+PY
+fi
 cat > "$run/dynamic.yml" <<YML
 http:
   routers:
@@ -102,6 +122,17 @@ for setup in sessionjwt forwardauth; do
   out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
   [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
 done
+
+if [ -n "${PROFILE:-}" ]; then
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d15s -H "Cookie: session_uuid=$cookie" "$base/sessionjwt" > "$run/wrk.txt" &
+  wrk_pid=$!
+  sleep 2
+  curl -s -o "$PROFILE" "http://127.0.0.1:$api_port/debug/pprof/profile?seconds=10"
+  wait "$wrk_pid"
+  grep Requests/sec "$run/wrk.txt"
+  echo "bench: CPU profile of Traefik under the sessionjwt load in $PROFILE"
+  exit 0
+fi
 
 results="$run/results.tsv"
 : > "$results"
