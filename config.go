@@ -70,6 +70,7 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	return &SessionJWT{
 		cookieName:      c.CookieName,
 		signer:          sig,
+		verified:        newVerifiedCookies(),
 		store:           sharedPool(store),
 		keyPrefix:       c.RedisKeyPrefix,
 		header:          http.CanonicalHeaderKey(c.HeaderName),

@@ -21,16 +21,16 @@ func FuzzUnsign(f *testing.F) {
 	f.Add(signForTest(plain, "0b9e8d52-3c3a-4f7e-9a57-7d4d1f6b2c11", 0))
 	f.Add(signForTest(timed, "0b9e8d52-3c3a-4f7e-9a57-7d4d1f6b2c11", now.Unix()-10))
 	f.Fuzz(func(t *testing.T, signed string) {
-		if value, ok := unsign(plain, signed, now); ok {
+		if value, _, ok := unsign(plain, signed, now); ok {
 			if signForTest(plain, value, 0) != signed {
 				t.Fatalf("accepted %q, which is not the signature of %q", signed, value)
 			}
 		}
-		if value, ok := unsign(timed, signed, now); ok {
+		if value, _, ok := unsign(timed, signed, now); ok {
 			if !strings.HasPrefix(signed, value+".") {
 				t.Fatalf("accepted %q for value %q", signed, value)
 			}
-			if _, ok := unsign(plain, signed, now); !ok {
+			if _, _, ok := unsign(plain, signed, now); !ok {
 				t.Fatalf("timestamped value %q has no valid outer signature", signed)
 			}
 		}

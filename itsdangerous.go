@@ -101,17 +101,18 @@ func deriveKey(newHash func() hash.Hash, derivation, salt, secret string) ([]byt
 }
 
 // unsign returns the value that signed carries when its signature is valid under any key and, for a
-// timestamped signer, its timestamp is neither older than maxAge nor more than futureSkew in the future.
+// timestamped signer, its timestamp is neither older than maxAge nor more than futureSkew in the future;
+// then also the timestamp (0 for a plain signer).
 // It runs on every request, so it is a plain function with few statements: under Yaegi each statement,
 // and each method call even more, costs far more than the compiled stdlib calls doing the work.
-func unsign(s *signer, signed string, now time.Time) (string, bool) {
+func unsign(s *signer, signed string, now time.Time) (string, int64, bool) {
 	i := strings.LastIndex(signed, s.sep)
 	if i < 0 || len(signed)-i-len(s.sep) != s.sigLen {
-		return "", false
+		return "", 0, false
 	}
 	mac, err := b64.DecodeString(signed[i+len(s.sep):])
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	value := signed[:i]
 	msg := []byte(value)
@@ -125,24 +126,24 @@ func unsign(s *signer, signed string, now time.Time) (string, bool) {
 		}
 	}
 	if !valid {
-		return "", false
+		return "", 0, false
 	}
 	if !s.timestamped {
-		return value, true
+		return value, 0, true
 	}
 	j := strings.LastIndex(value, s.sep)
 	if j < 0 {
-		return "", false
+		return "", 0, false
 	}
 	ts, ok := decodeTimestamp(value[j+len(s.sep):])
 	if !ok {
-		return "", false
+		return "", 0, false
 	}
 	age := now.Unix() - ts
 	if age > s.maxAge || age < -futureSkew {
-		return "", false
+		return "", 0, false
 	}
-	return value[:j], true
+	return value[:j], ts, true
 }
 
 // decodeTimestamp reads itsdangerous' timestamp: a big-endian integer with leading zero bytes removed.

@@ -68,6 +68,7 @@ type SessionJWT struct {
 
 	cookieName string
 	signer     *signer
+	verified   *verifiedCookies
 	store      *redisPool
 	keyPrefix  string
 
@@ -98,7 +99,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	now := time.Now()
-	sessionID, ok := unsign(m.signer, cookie.Value, now)
+	sessionID, ok := sessionFromCookie(m, cookie.Value, now)
 	if !ok {
 		m.serveUnauthenticated(rw, req)
 		return
@@ -112,7 +113,8 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
 		return
 	}
-	if jwt == nil || !headerSafe(jwt) {
+	value := string(jwt)
+	if !headerSafe(value) {
 		if jwt != nil {
 			logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
 				"treating the request as unauthenticated", m.name)
@@ -121,7 +123,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	// One value replaces every client-supplied copy.
-	req.Header[m.header] = []string{m.valuePrefix + string(jwt)}
+	req.Header[m.header] = []string{m.valuePrefix + value}
 	m.next.ServeHTTP(rw, req)
 }
 

@@ -210,9 +210,11 @@ func TestHeaderSafe(t *testing.T) {
 		{"é", false},
 		{"\xff", false},
 		{strings.Repeat("x", 100) + "\x01", false},
+		{"~ !", true},
+		{"a\x80", false},
 	}
 	for _, tt := range tests {
-		if got := headerSafe([]byte(tt.v)); got != tt.want {
+		if got := headerSafe(tt.v); got != tt.want {
 			t.Errorf("headerSafe(%q) = %v, want %v", tt.v, got, tt.want)
 		}
 	}
