@@ -48,10 +48,36 @@ type redisPool struct {
 }
 
 // redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
-// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
+// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline. The common case,
+// an idle connection answering a bulk string or nil, runs here inline; anything else goes through
+// roundTrip, which dials, waits for the pool and retries stale connections.
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline)
+	cmd := "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
+	var reply interface{}
+	var err error
+	select {
+	case c := <-p.idle:
+		if reply, err = exchange(c, cmd, deadline); err != nil {
+			if _, isReply := err.(redisError); !isReply {
+				// Stale or broken: let roundTrip drop it and try afresh, as for any reused connection.
+				p.discard(c)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					p.failed(err)
+					return nil, err
+				}
+				p.discardIdle()
+				reply, err = roundTrip(p, cmd, deadline)
+				break
+			}
+		}
+		p.idle <- c // never blocks: each open connection holds a slot
+		if p.down.Load() {
+			p.succeeded()
+		}
+	default:
+		reply, err = roundTrip(p, cmd, deadline)
+	}
 	if err != nil {
 		return nil, err
 	}
