@@ -54,30 +54,35 @@ type redisPool struct {
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
 	cmd := "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	var reply interface{}
-	var err error
+	var c *respConn
 	select {
-	case c := <-p.idle:
-		if reply, err = exchange(c, cmd, deadline); err != nil {
-			if _, isReply := err.(redisError); !isReply {
-				// Stale or broken: let roundTrip drop it and try afresh, as for any reused connection.
-				p.discard(c)
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					p.failed(err)
-					return nil, err
-				}
-				p.discardIdle()
-				reply, err = roundTrip(p, cmd, deadline)
-				break
-			}
-		}
+	case idle := <-p.idle:
+		c = idle
+	default:
+	}
+	if c == nil {
+		return getReply(roundTrip(p, cmd, deadline))
+	}
+	reply, err := exchange(c, cmd, deadline)
+	if _, isReply := err.(redisError); err == nil || isReply {
 		p.idle <- c // never blocks: each open connection holds a slot
 		if p.down.Load() {
 			p.succeeded()
 		}
-	default:
-		reply, err = roundTrip(p, cmd, deadline)
+		return getReply(reply, err)
 	}
+	// Stale or broken: drop it, and unless it timed out, retry afresh as roundTrip does.
+	p.discard(c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		p.failed(err)
+		return nil, err
+	}
+	p.discardIdle()
+	return getReply(roundTrip(p, cmd, deadline))
+}
+
+// getReply turns GET's reply into the value, nil for none.
+func getReply(reply interface{}, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
