@@ -200,7 +200,7 @@ lines.append("")
 lines.append("## Machine and versions\n")
 lines.append("- date: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 lines.append("- machine: %s, %d cores, %s; wrk, Traefik, Redis, the backend and the ForwardAuth service all share it" % (cpu, os.cpu_count(), platform.platform()))
-lines.append("- %s" % sh(traefik, "version").splitlines()[0] if sh(traefik, "version") else "- traefik: ?")
+lines.append("- Traefik %s built from its Go module (scripts/build-traefik.sh), sessionjwt in local plugin mode (Yaegi v0.16.1)" % env.get("TRAEFIK_VERSION", "v3.6.12"))
 lines.append("- %s" % sh("redis-server", "--version"))
 lines.append("- %s" % sh("go", "version"))
 lines.append("- wrk %s, %s threads, %s connections, %s per run" % (sh("dpkg-query", "-W", "-f=${Version}", "wrk"), env.get("THREADS", "2"), env.get("CONNECTIONS", "16"), env.get("DURATION", "10s")))
@@ -214,6 +214,9 @@ for l in open(gobench).read().splitlines():
         l = re.sub(r".*\r", "", l)
         lines.append(l.strip())
 lines.append("```\n")
+history = os.path.join(os.path.dirname(out), "bench", "history.md")
+if os.path.exists(history):
+    lines.append(open(history).read())
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines[:12]))
 PY

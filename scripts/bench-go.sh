@@ -13,4 +13,4 @@ go test -run '^$' -bench . -benchmem -count "${COUNT:-3}" .
 echo "== interpreted (yaegi test -bench)"
 "$(go env GOPATH)/bin/yaegi" test -run '^$' -bench . -benchmem -count "${COUNT:-3}" .
 echo "== redis-benchmark -t get (1 connection, no pipelining: one round trip per request, like one lookup)"
-redis-benchmark -h 127.0.0.1 -p "${SESSIONJWT_TEST_REDIS##*:}" -t get -c 1 -n 100000 -q 2>&1 | tr "\r" "\n" | tail -n 1
+redis-benchmark -h 127.0.0.1 -p "${SESSIONJWT_TEST_REDIS##*:}" -t get -c 1 -n 100000 -q 2>&1 | tr "\r" "\n" | grep 'requests per second' | tail -n 1

@@ -44,4 +44,5 @@ if [ "$status" != 0 ] || [ "$failed" != 0 ] || [ "$passed" = 0 ]; then exit 1; f
 
 echo "== end to end: the plugin inside a real Traefik (e2e/)"
 traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
+scripts/demo.sh --check # the readme's `make demo` answers as the readme says
 (cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)
