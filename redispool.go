@@ -48,37 +48,10 @@ type redisPool struct {
 }
 
 // redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
-// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline. The common case,
-// an idle connection answering a bulk string or nil, runs here inline; anything else goes through
-// roundTrip, which dials, waits for the pool and retries stale connections.
+// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	cmd := "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	var c *respConn
-	select {
-	case idle := <-p.idle:
-		c = idle
-	default:
-	}
-	if c == nil {
-		return getReply(roundTrip(p, cmd, deadline))
-	}
-	reply, err := exchange(c, cmd, deadline)
-	if _, isReply := err.(redisError); err == nil || isReply {
-		p.idle <- c // never blocks: each open connection holds a slot
-		if p.down.Load() {
-			p.succeeded()
-		}
-		return getReply(reply, err)
-	}
-	// Stale or broken: drop it, and unless it timed out, retry afresh as roundTrip does.
-	p.discard(c)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		p.failed(err)
-		return nil, err
-	}
-	p.discardIdle()
-	return getReply(roundTrip(p, cmd, deadline))
+	return getReply(roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline))
 }
 
 // getReply turns GET's reply into the value, nil for none.

@@ -262,29 +262,16 @@ http:
       headers:
         customRequestHeaders:
           X-Generation: "{{.Generation}}"
-    sj-pass:
+{{- range .Policies}}
+    sj-{{.}}:
       plugin:
         sessionjwt:
-          secretKey: {{.Secret}}
-          redisURL: {{.Redis}}
+          secretKey: {{$.Secret}}
+          redisURL: {{$.Redis}}
           redisTimeout: 300ms
           redisPoolSize: 4
-    sj-strip:
-      plugin:
-        sessionjwt:
-          secretKey: {{.Secret}}
-          redisURL: {{.Redis}}
-          redisTimeout: 300ms
-          redisPoolSize: 4
-          unauthenticated: strip
-    sj-reject:
-      plugin:
-        sessionjwt:
-          secretKey: {{.Secret}}
-          redisURL: {{.Redis}}
-          redisTimeout: 300ms
-          redisPoolSize: 4
-          unauthenticated: reject
+          unauthenticated: {{.}}
+{{- end}}
     sj-other:
       plugin:
         sessionjwt:
@@ -337,6 +324,7 @@ func (hh *harness) writeDynamic() error {
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation":  hh.generation,
 		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "bad"},
+		"Policies":    []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":      secret,
 		"OtherSecret": otherSecret,
 		"Redis":       "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
