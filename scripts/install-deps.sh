@@ -11,6 +11,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import itsdangerous' 2>/dev/null || missing+=(python3 python3-itsdangerous)
 if [ -n "${WANT_WRK:-}" ]; then command -v wrk >/dev/null || missing+=(wrk); fi
 if [ ${#missing[@]} -gt 0 ]; then
