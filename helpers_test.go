@@ -60,6 +60,11 @@ func signForTest(s *signer, value string, timestamp int64) string {
 	return value + s.sep + b64.EncodeToString(h.Sum(nil))
 }
 
+// do runs any command on a pooled connection, for tests that arrange state through a pool (TLS).
+func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
+	return roundTrip(p, string(appendCommand(nil, args)), deadline)
+}
+
 // adminConn is a direct connection for arranging and inspecting Redis state in tests.
 type adminConn struct {
 	t testing.TB

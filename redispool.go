@@ -51,11 +51,7 @@ type redisPool struct {
 // a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	return getReply(roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline))
-}
-
-// getReply turns GET's reply into the value, nil for none.
-func getReply(reply interface{}, err error) ([]byte, error) {
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +62,6 @@ func getReply(reply interface{}, err error) ([]byte, error) {
 		return nil, nil
 	}
 	return nil, protocolError("GET answered neither a bulk string nor nil")
-}
-
-// do runs any command; tests and connection setup use it.
-func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
-	return roundTrip(p, string(appendCommand(nil, args)), deadline)
 }
 
 // roundTrip runs one encoded command on a pooled connection. A reused connection that fails other than
