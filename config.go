@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -57,14 +58,49 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		valuePrefix = c.HeaderType + " "
 	}
 	switch c.Unauthenticated {
-	case policyPass, policyStrip, policyReject:
+	case policyPass, policyStrip, policyReject, policyLogin:
 	default:
-		return nil, fmt.Errorf("unauthenticated %q is not one of pass, strip, reject", c.Unauthenticated)
+		return nil, fmt.Errorf("unauthenticated %q is not one of pass, strip, reject, login", c.Unauthenticated)
 	}
 	switch c.RedisFailure {
 	case policyPass, policyReject:
 	default:
 		return nil, fmt.Errorf("redisFailure %q is not one of reject, pass", c.RedisFailure)
+	}
+	public, err := newPublicPaths(c.PublicPaths)
+	if err != nil {
+		return nil, err
+	}
+	var loginURL *url.URL
+	if c.Unauthenticated == policyLogin {
+		if c.LoginURL == "" {
+			return nil, errors.New("loginURL is required with unauthenticated: login")
+		}
+		if loginURL, err = parseLoginURL(c.LoginURL); err != nil {
+			return nil, err
+		}
+		if !isToken(c.LoginParam) {
+			return nil, fmt.Errorf("loginParam %q is not a valid query parameter name (e.g. \"next\")", c.LoginParam)
+		}
+		// The login page itself must stay reachable, or browsers would loop.
+		if !loginURL.IsAbs() {
+			public.exact[loginURL.Path] = true
+		}
+	} else if c.LoginURL != "" {
+		return nil, fmt.Errorf("loginURL is set but unauthenticated is %q: set unauthenticated: login to redirect browsers", c.Unauthenticated)
+	}
+	if c.Realm == "" || !headerSafe(c.Realm) || strings.ContainsAny(c.Realm, "\"\\") {
+		return nil, fmt.Errorf("realm %q must be non-empty printable ASCII without quotes or backslashes", c.Realm)
+	}
+	reqs, err := newRequirements(c)
+	if err != nil {
+		return nil, err
+	}
+	hasRequirements := len(reqs.scopes) > 0 || reqs.hasLevel || len(reqs.claims) > 0
+	header := http.CanonicalHeaderKey(c.HeaderName)
+	claimHeaders, err := newClaimHeaders(c, header)
+	if err != nil {
+		return nil, err
 	}
 
 	return &SessionJWT{
@@ -73,10 +109,19 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		verified:        newVerifiedCookies(),
 		store:           sharedPool(store),
 		keyPrefix:       c.RedisKeyPrefix,
-		header:          http.CanonicalHeaderKey(c.HeaderName),
+		header:          header,
 		valuePrefix:     valuePrefix,
 		unauthenticated: c.Unauthenticated,
 		failOpen:        c.RedisFailure == policyPass,
+		public:          public,
+		loginURL:        loginURL,
+		loginParam:      c.LoginParam,
+		realm:           c.Realm,
+		challenge:       `Bearer realm="` + c.Realm + `"`,
+		requirements:    reqs,
+		hasRequirements: hasRequirements,
+		claimHeaders:    claimHeaders,
+		readsClaims:     hasRequirements || len(claimHeaders) > 0,
 	}, nil
 }
 

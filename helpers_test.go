@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"net"
@@ -63,6 +64,12 @@ func signForTest(s *signer, value string, timestamp int64) string {
 // do runs any command on a pooled connection, for tests that arrange state through a pool (TLS).
 func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
 	return roundTrip(p, string(appendCommand(nil, args)), deadline)
+}
+
+// makeJWT builds a JWT-shaped token around a JSON payload. JWTs from our own Redis are decoded, not
+// verified, so the signature part is arbitrary.
+func makeJWT(payload string) string {
+	return "eyJhbGciOiJIUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2lnbmF0dXJl"
 }
 
 // adminConn is a direct connection for arranging and inspecting Redis state in tests.

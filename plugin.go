@@ -6,6 +6,7 @@ package sessionjwt
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -33,6 +34,16 @@ type Config struct {
 	HeaderType      string `json:"headerType,omitempty"`
 	Unauthenticated string `json:"unauthenticated,omitempty"`
 	RedisFailure    string `json:"redisFailure,omitempty"`
+
+	PublicPaths []string `json:"publicPaths,omitempty"`
+	LoginURL    string   `json:"loginURL,omitempty"`
+	LoginParam  string   `json:"loginParam,omitempty"`
+	Realm       string   `json:"realm,omitempty"`
+
+	RequiredScopes []string            `json:"requiredScopes,omitempty"`
+	MinimumLevel   string              `json:"minimumLevel,omitempty"`
+	RequiredClaims map[string][]string `json:"requiredClaims,omitempty"`
+	ClaimHeaders   map[string]string   `json:"claimHeaders,omitempty"`
 }
 
 // CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
@@ -51,6 +62,12 @@ func CreateConfig() *Config {
 		HeaderType:         "Bearer",
 		Unauthenticated:    policyPass,
 		RedisFailure:       policyReject,
+		PublicPaths:        []string{},
+		LoginParam:         "next",
+		Realm:              "sessionjwt",
+		RequiredScopes:     []string{},
+		RequiredClaims:     map[string][]string{},
+		ClaimHeaders:       map[string]string{},
 	}
 }
 
@@ -59,6 +76,7 @@ const (
 	policyPass   = "pass"
 	policyStrip  = "strip"
 	policyReject = "reject"
+	policyLogin  = "login"
 )
 
 // SessionJWT is the middleware. Everything it needs per request was computed in New.
@@ -75,8 +93,18 @@ type SessionJWT struct {
 	header      string // canonical header name
 	valuePrefix string // "Bearer " or ""
 
-	unauthenticated string // policyPass, policyStrip or policyReject
+	unauthenticated string // policyPass, policyStrip, policyReject or policyLogin
 	failOpen        bool   // redisFailure: pass
+	public          publicPaths
+	loginURL        *url.URL // policyLogin only
+	loginParam      string
+	realm           string
+	challenge       string // WWW-Authenticate of a 401
+
+	requirements    requirements
+	hasRequirements bool
+	claimHeaders    []claimHeader
+	readsClaims     bool // hasRequirements or claimHeaders: decode every claim, not just exp
 }
 
 // New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
@@ -93,6 +121,10 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 
 // ServeHTTP swaps a valid session for its JWT and applies the configured policies otherwise.
 func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	// Headers we may set from claims never come from the client, whatever happens next.
+	for _, ch := range m.claimHeaders {
+		delete(req.Header, ch.header)
+	}
 	cookie, err := req.Cookie(m.cookieName)
 	if err != nil {
 		m.serveUnauthenticated(rw, req)
@@ -106,7 +138,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	jwt, err := redisGet(m.store, m.keyPrefix+sessionID, now.Add(m.store.opts.timeout))
 	if err != nil {
-		if m.failOpen {
+		if m.failOpen || m.exempt(req) {
 			m.serveUnauthenticated(rw, req)
 			return
 		}
@@ -122,19 +154,55 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
+	claims, ok := decodeClaims(value, now, m.readsClaims)
+	if !ok {
+		// Expired, or not a JWT at all: the session does not authenticate.
+		m.serveUnauthenticated(rw, req)
+		return
+	}
+	if m.hasRequirements {
+		if d := m.requirements.check(claims); d != nil && !m.exempt(req) {
+			forbidden(rw, m.realm, m.requirements, d)
+			return
+		}
+	}
 	// One value replaces every client-supplied copy.
 	req.Header[m.header] = []string{m.valuePrefix + value}
+	if len(m.claimHeaders) > 0 {
+		setClaimHeaders(req.Header, m.claimHeaders, claims)
+	}
 	m.next.ServeHTTP(rw, req)
+}
+
+// exempt reports a request that authentication never blocks: a public path or a CORS preflight.
+func (m *SessionJWT) exempt(req *http.Request) bool {
+	return isPreflight(req) || m.public.match(req.URL.Path)
 }
 
 func (m *SessionJWT) serveUnauthenticated(rw http.ResponseWriter, req *http.Request) {
 	switch m.unauthenticated {
+	case policyPass:
 	case policyStrip:
 		delete(req.Header, m.header)
-	case policyReject:
-		rw.Header().Set("WWW-Authenticate", `Bearer realm="sessionjwt"`)
-		writeError(rw, http.StatusUnauthorized, bodyUnauthenticated)
-		return
+	default:
+		// reject and login; exempt requests go on as strip would send them.
+		if !m.exempt(req) {
+			m.refuse(rw, req)
+			return
+		}
+		delete(req.Header, m.header)
 	}
 	m.next.ServeHTTP(rw, req)
+}
+
+// refuse answers an unauthenticated request: a browser navigation goes to the login page when there is
+// one, everything else gets 401.
+func (m *SessionJWT) refuse(rw http.ResponseWriter, req *http.Request) {
+	if m.loginURL != nil && isNavigation(req) {
+		rw.Header().Set("Location", loginLocation(m.loginURL, m.loginParam, req))
+		writeError(rw, http.StatusFound, bodyUnauthenticated)
+		return
+	}
+	rw.Header().Set("WWW-Authenticate", m.challenge)
+	writeError(rw, http.StatusUnauthorized, bodyUnauthenticated)
 }

@@ -141,11 +141,17 @@ func TestUnauthenticatedPolicies(t *testing.T) {
 		{"pass", http.StatusOK, "Bearer client-token"},
 		{"strip", http.StatusOK, ""},
 		{"reject", http.StatusUnauthorized, "-"},
+		{"login", http.StatusUnauthorized, "-"}, // none of these requests is a browser navigation
 	}
 	buf := captureLog(t)
 	for _, p := range policies {
 		for _, r := range requests {
-			h, next := newTestMiddleware(t, func(c *Config) { c.Unauthenticated = p.policy })
+			h, next := newTestMiddleware(t, func(c *Config) {
+				c.Unauthenticated = p.policy
+				if p.policy == "login" {
+					c.LoginURL = "/login"
+				}
+			})
 			req := requestWithCookie("", "")
 			if cookie := cookieFor(r, h); cookie != "" {
 				req.AddCookie(&http.Cookie{Name: "session_uuid", Value: cookie})
@@ -344,7 +350,27 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"pool size", func(c *Config) { c.RedisPoolSize = 0 }, "redisPoolSize"},
 		{"header name", func(c *Config) { c.HeaderName = "X Bad" }, "headerName"},
 		{"header type", func(c *Config) { c.HeaderType = "Bearer\r\nX: y" }, "headerType"},
-		{"unauthenticated", func(c *Config) { c.Unauthenticated = "deny" }, `unauthenticated "deny" is not one of pass, strip, reject`},
+		{"unauthenticated", func(c *Config) { c.Unauthenticated = "deny" }, `unauthenticated "deny" is not one of pass, strip, reject, login`},
+		{"login without URL", func(c *Config) { c.Unauthenticated = "login" }, "loginURL is required"},
+		{"login URL scheme", func(c *Config) { c.Unauthenticated = "login"; c.LoginURL = "javascript:alert(1)" }, "loginURL"},
+		{"login URL host only", func(c *Config) { c.Unauthenticated = "login"; c.LoginURL = "//evil.example/login" }, "loginURL"},
+		{"login URL backslash", func(c *Config) { c.Unauthenticated = "login"; c.LoginURL = "/\\evil.example" }, "loginURL"},
+		{"login URL relative", func(c *Config) { c.Unauthenticated = "login"; c.LoginURL = "login" }, "loginURL"},
+		{"login URL unused", func(c *Config) { c.LoginURL = "/login" }, "loginURL is set but unauthenticated"},
+		{"login param", func(c *Config) { c.Unauthenticated = "login"; c.LoginURL = "/login"; c.LoginParam = "a b" }, "loginParam"},
+		{"realm quote", func(c *Config) { c.Realm = `a"b` }, "realm"},
+		{"realm empty", func(c *Config) { c.Realm = "" }, "realm"},
+		{"public path relative", func(c *Config) { c.PublicPaths = []string{"/ok", "health"} }, `publicPaths[1] "health"`},
+		{"public path dots", func(c *Config) { c.PublicPaths = []string{"/static/../admin"} }, "publicPaths[0]"},
+		{"public path star inside", func(c *Config) { c.PublicPaths = []string{"/static/*.css"} }, "publicPaths[0]"},
+		{"public path query", func(c *Config) { c.PublicPaths = []string{"/health?x"} }, "publicPaths[0]"},
+		{"scope with comma", func(c *Config) { c.RequiredScopes = []string{"a,b"} }, "requiredScopes[0]"},
+		{"empty scope", func(c *Config) { c.RequiredScopes = []string{""} }, "requiredScopes[0]"},
+		{"level", func(c *Config) { c.MinimumLevel = "high" }, `minimumLevel "high"`},
+		{"required claim no values", func(c *Config) { c.RequiredClaims = map[string][]string{"role": {}} }, `requiredClaims "role"`},
+		{"claim header name", func(c *Config) { c.ClaimHeaders = map[string]string{"sub": "X User"} }, `claimHeaders "sub"`},
+		{"claim header is the JWT header", func(c *Config) { c.ClaimHeaders = map[string]string{"sub": "authorization"} }, `claimHeaders "sub"`},
+		{"claim header twice", func(c *Config) { c.ClaimHeaders = map[string]string{"sub": "X-User", "email": "x-user"} }, "both map to header X-User"},
 		{"redisFailure", func(c *Config) { c.RedisFailure = "strip" }, `redisFailure "strip" is not one of reject, pass`},
 	}
 	for _, tt := range tests {

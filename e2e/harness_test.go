@@ -297,6 +297,30 @@ http:
           redisTimeout: 300ms
           redisFailure: pass
           unauthenticated: reject
+    sj-api:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms # the same Redis settings share one pool
+          redisPoolSize: 4
+          unauthenticated: reject
+          realm: api
+          publicPaths: [/api/health]
+          requiredScopes: [support:mobile]
+          minimumLevel: 3
+          claimHeaders:
+            sub: X-User-Id
+    sj-ui:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms # the same Redis settings share one pool
+          redisPoolSize: 4
+          unauthenticated: login
+          loginURL: /ui/login
+          publicPaths: [/ui/static/*]
     sj-bad:
       plugin:
         sessionjwt:
@@ -323,7 +347,7 @@ func (hh *harness) writeDynamic() error {
 	var b bytes.Buffer
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation":  hh.generation,
-		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "bad"},
+		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "bad"},
 		"Policies":    []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":      secret,
 		"OtherSecret": otherSecret,

@@ -1,0 +1,139 @@
+package sessionjwt
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeClaims(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	future, past := strconv.FormatInt(now.Unix()+60, 10), strconv.FormatInt(now.Unix()-1, 10)
+	tests := []struct {
+		name string
+		jwt  string
+		ok   bool
+	}{
+		{"no exp", makeJWT(`{"sub":"u1"}`), true},
+		{"exp ahead", makeJWT(`{"sub":"u1","exp":` + future + `}`), true},
+		{"exp with fraction", makeJWT(`{"exp":` + future + `.5}`), true},
+		{"exp past", makeJWT(`{"sub":"u1","exp":` + past + `}`), false},
+		{"exp now", makeJWT(`{"exp":` + strconv.FormatInt(now.Unix(), 10) + `}`), false},
+		{"exp as string", makeJWT(`{"exp":"` + future + `"}`), true},
+		{"exp not a number", makeJWT(`{"exp":"soon"}`), false},
+		{"exp null", makeJWT(`{"exp":null}`), false},
+		{"padded payload", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9==.c2ln", true},
+		{"two parts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9", false},
+		{"one part", "opaque-token", false},
+		{"payload not base64", "a.!!!.c", false},
+		{"payload not JSON", "a." + b64.EncodeToString([]byte("not json")) + ".c", false},
+		{"payload an array", makeJWT(`["sub"]`), false},
+		{"payload null", makeJWT(`null`), false},
+		{"trailing garbage ignored only as JSON allows", makeJWT(`{"sub":"u1"} `), true},
+	}
+	for _, tt := range tests {
+		for _, all := range []bool{false, true} {
+			if _, ok := decodeClaims(tt.jwt, now, all); ok != tt.ok {
+				t.Errorf("%s (all claims %v): ok = %v, want %v", tt.name, all, ok, tt.ok)
+			}
+		}
+	}
+}
+
+func claimsOf(t *testing.T, payload string) map[string]json.RawMessage {
+	t.Helper()
+	c, ok := decodeClaims(makeJWT(payload), time.Now(), true)
+	if !ok {
+		t.Fatalf("payload %s did not decode", payload)
+	}
+	return c
+}
+
+func TestRequirements(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     func(c *Config)
+		payload string
+		want    string // "" when allowed, else what the denial names
+	}{
+		{"scopes as comma string (seed 003)", func(c *Config) { c.RequiredScopes = []string{"support:mobile"} }, `{"scopes":"support:mobile,user:all"}`, ""},
+		{"scopes as space string (OAuth)", func(c *Config) { c.RequiredScopes = []string{"user:all", "support:mobile"} }, `{"scope":"support:mobile user:all"}`, ""},
+		{"scopes as array", func(c *Config) { c.RequiredScopes = []string{"support:mobile"} }, `{"scopes":["user:all","support:mobile"]}`, ""},
+		{"scopes with both separators", func(c *Config) { c.RequiredScopes = []string{"b"} }, `{"scopes":"a, b ,c"}`, ""},
+		{"scope missing", func(c *Config) { c.RequiredScopes = []string{"support:mobile", "admin", "user:all"} }, `{"scopes":"user:all"}`, "scopes support:mobile admin"},
+		{"scope prefix is not the scope", func(c *Config) { c.RequiredScopes = []string{"support"} }, `{"scopes":"support:mobile"}`, "scopes support"},
+		{"no scopes claim", func(c *Config) { c.RequiredScopes = []string{"a"} }, `{"sub":"u1"}`, "scopes a"},
+		{"scopes claim an object", func(c *Config) { c.RequiredScopes = []string{"a"} }, `{"scopes":{"a":true}}`, "scopes a"},
+		{"level number", func(c *Config) { c.MinimumLevel = "3" }, `{"level":3}`, ""},
+		{"level string", func(c *Config) { c.MinimumLevel = "3" }, `{"level":"3.1"}`, ""},
+		{"level fraction", func(c *Config) { c.MinimumLevel = "3.1" }, `{"level":3.1}`, ""},
+		{"level fraction as string", func(c *Config) { c.MinimumLevel = "3.1" }, `{"level":"3.1"}`, ""},
+		{"level too low", func(c *Config) { c.MinimumLevel = "3" }, `{"level":2}`, "level"},
+		{"level string too low", func(c *Config) { c.MinimumLevel = "3.5" }, `{"level":"3.1"}`, "level"},
+		{"level missing", func(c *Config) { c.MinimumLevel = "0" }, `{"sub":"u1"}`, "level"},
+		{"level garbage", func(c *Config) { c.MinimumLevel = "1" }, `{"level":"high"}`, "level"},
+		{"level NaN", func(c *Config) { c.MinimumLevel = "1" }, `{"level":"NaN"}`, "level"},
+		{"level bool", func(c *Config) { c.MinimumLevel = "1" }, `{"level":true}`, "level"},
+		{"claim string", func(c *Config) { c.RequiredClaims = map[string][]string{"key": {"support", "admin"}} }, `{"key":"admin"}`, ""},
+		{"claim in array", func(c *Config) { c.RequiredClaims = map[string][]string{"roles": {"admin"}} }, `{"roles":["user","admin"]}`, ""},
+		{"claim number", func(c *Config) { c.RequiredClaims = map[string][]string{"tenant": {"42"}} }, `{"tenant":42}`, ""},
+		{"claim bool", func(c *Config) { c.RequiredClaims = map[string][]string{"dnt": {"false"}} }, `{"dnt":false}`, ""},
+		{"claim wrong", func(c *Config) { c.RequiredClaims = map[string][]string{"key": {"admin"}} }, `{"key":"user"}`, "claim key"},
+		{"claim missing", func(c *Config) { c.RequiredClaims = map[string][]string{"key": {"admin"}} }, `{"sub":"admin"}`, "claim key"},
+		{"claim case matters", func(c *Config) { c.RequiredClaims = map[string][]string{"key": {"admin"}} }, `{"key":"Admin"}`, "claim key"},
+		{"claim object", func(c *Config) { c.RequiredClaims = map[string][]string{"key": {"admin"}} }, `{"key":{"admin":1}}`, "claim key"},
+		{"everything", func(c *Config) {
+			c.RequiredScopes = []string{"support:mobile"}
+			c.MinimumLevel = "3"
+			c.RequiredClaims = map[string][]string{"key": {"support"}}
+		}, `{"scopes":"support:mobile","level":"3.5","key":"support"}`, ""},
+	}
+	for _, tt := range tests {
+		cfg := CreateConfig()
+		tt.cfg(cfg)
+		r, err := newRequirements(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := ""
+		if d := r.check(claimsOf(t, tt.payload)); d != nil {
+			switch {
+			case len(d.missingScopes) > 0:
+				got = "scopes " + strings.Join(d.missingScopes, " ")
+			case d.level:
+				got = "level"
+			default:
+				got = "claim " + d.claim
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: denial %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSetClaimHeaders(t *testing.T) {
+	mapped := []claimHeader{
+		{"sub", "X-User-Id"}, {"scopes", "X-User-Scopes"}, {"roles", "X-User-Roles"}, {"level", "X-User-Level"},
+		{"id", "X-Numeric-Id"}, {"name", "X-User-Name"}, {"evil", "X-Evil"}, {"obj", "X-Obj"}, {"absent", "X-Absent"},
+	}
+	claims := claimsOf(t, `{"sub":"u-1","scopes":"a,b","roles":["x","y"],"level":3.1,"id":12345678901234567890,`+
+		`"name":"José","evil":"a\r\nX-Injected: 1","obj":{"a":1}}`)
+	h := http.Header{}
+	setClaimHeaders(h, mapped, claims)
+	want := map[string]string{
+		"X-User-Id": "u-1", "X-User-Scopes": "a,b", "X-User-Roles": "x,y", "X-User-Level": "3.1",
+		"X-Numeric-Id": "12345678901234567890", "X-User-Name": "José",
+	}
+	for k, v := range want {
+		if got := h.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want [%q]", k, got, v)
+		}
+	}
+	if len(h) != len(want) {
+		t.Errorf("headers %v, want exactly %v", h, want)
+	}
+}

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The access-policy keys inside a real Traefik: the sj-api middleware (reject, realm api, /api/health
+// public, scope support:mobile and level 3 required, sub forwarded as X-User-Id) and sj-ui (login
+// redirect to /ui/login, /ui/static/* public).
+
+// noRedirects sees a redirect as the browser receives it, instead of following it.
+var noRedirects = &http.Client{
+	Timeout:       client.Timeout,
+	CheckRedirect: func(req *http.Request, via []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func makeJWT(payload string) string {
+	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+}
+
+// send makes one request through Traefik and returns the response with its body read.
+func send(t *testing.T, method, path string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	needHarness(t)
+	req, err := http.NewRequest(method, h.web+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	res, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// backendSaw decodes the demo backend's echo of the headers it received.
+func backendSaw(t *testing.T, body string) http.Header {
+	t.Helper()
+	got := http.Header{}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("backend body %q: %v", body, err)
+	}
+	return got
+}
+
+func TestBrowserGoesToLoginAndComesBack(t *testing.T) {
+	nav := []string{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document", "Accept", "text/html,*/*;q=0.8"}
+	res, _ := send(t, http.MethodGet, "/ui/orders?id=3", nav...)
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("navigation without a session: status %d, want 302", res.StatusCode)
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Path != "/ui/login" || loc.Query().Get("next") != "/ui/orders?id=3" {
+		t.Fatalf("Location %q, want /ui/login?next=/ui/orders?id=3", res.Header.Get("Location"))
+	}
+
+	// The login page is reachable without a session (no redirect loop).
+	if res, _ := send(t, http.MethodGet, loc.String(), nav...); res.StatusCode != http.StatusOK {
+		t.Fatalf("login page: status %d, want 200", res.StatusCode)
+	}
+
+	// The auth service signs the user in and sends the browser back to next, now with a session.
+	token := makeJWT(`{"sub":"browser-user"}`)
+	cookie := signCookie(t, secret, newSession(t, "", token))
+	res, body := send(t, http.MethodGet, loc.Query().Get("next"), append(nav, "Cookie", "session_uuid="+cookie)...)
+	if res.StatusCode != http.StatusOK || backendSaw(t, body).Get("Authorization") != "Bearer "+token {
+		t.Fatalf("coming back: status %d, body %s", res.StatusCode, body)
+	}
+
+	// A script's fetch is never redirected, and static files need no session.
+	if res, _ := send(t, http.MethodGet, "/ui/data", "Sec-Fetch-Mode", "cors", "Accept", "application/json"); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("fetch without a session: status %d, want 401", res.StatusCode)
+	}
+	if res, _ := send(t, http.MethodGet, "/ui/static/app.css", nav...); res.StatusCode != http.StatusOK {
+		t.Fatalf("static file: status %d, want 200", res.StatusCode)
+	}
+}
+
+func TestAPIAccessPolicy(t *testing.T) {
+	support := makeJWT(`{"sub":"support-1","scopes":"support:mobile,user:all","level":"3.1"}`)
+	user := makeJWT(`{"sub":"user-1","scopes":"user:all","level":"3.1"}`)
+	supportCookie := "session_uuid=" + signCookie(t, secret, newSession(t, "", support))
+	userCookie := "session_uuid=" + signCookie(t, secret, newSession(t, "", user))
+
+	// No session: 401 JSON with the realm, even for a browser navigation.
+	res, body := send(t, http.MethodGet, "/api/tickets", "Sec-Fetch-Mode", "navigate")
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") != `Bearer realm="api"` ||
+		strings.TrimSpace(body) != `{"error":"unauthenticated"}` {
+		t.Fatalf("no session: status %d, WWW-Authenticate %q, body %q", res.StatusCode, res.Header.Get("WWW-Authenticate"), body)
+	}
+
+	// Missing scope: 403 naming the scope.
+	res, body = send(t, http.MethodGet, "/api/tickets", "Cookie", userCookie)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) ||
+		!strings.Contains(body, "support:mobile") {
+		t.Fatalf("missing scope: status %d, WWW-Authenticate %q, body %q", res.StatusCode, res.Header.Get("WWW-Authenticate"), body)
+	}
+
+	// Allowed: the JWT and the claim header; the client's copy of X-User-Id is gone.
+	res, body = send(t, http.MethodGet, "/api/tickets", "Cookie", supportCookie, "X-User-Id", "admin")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("allowed: status %d, body %q", res.StatusCode, body)
+	}
+	got := backendSaw(t, body)
+	if got.Get("Authorization") != "Bearer "+support || strings.Join(got.Values("X-User-Id"), "|") != "support-1" {
+		t.Fatalf("allowed: backend saw Authorization %q, X-User-Id %q", got.Get("Authorization"), got.Values("X-User-Id"))
+	}
+
+	// A CORS preflight passes without credentials.
+	res, body = send(t, http.MethodOptions, "/api/tickets", "Origin", "https://app.example", "Access-Control-Request-Method", "POST")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("preflight: status %d, body %q", res.StatusCode, body)
+	}
+
+	// The public health check, and a spelling that only looks like it.
+	res, body = send(t, http.MethodGet, "/api/health", "X-User-Id", "admin")
+	if res.StatusCode != http.StatusOK || backendSaw(t, body).Get("X-User-Id") != "" {
+		t.Fatalf("health: status %d, body %q", res.StatusCode, body)
+	}
+	for _, path := range []string{"/api/health/../tickets", "/api/health/..%2Ftickets", "/api/health;/../tickets", "/api/tickets?/api/health"} {
+		if res, _ := send(t, http.MethodGet, path); res.StatusCode == http.StatusOK {
+			t.Errorf("%s reached the backend without a session", path)
+		}
+	}
+}
