@@ -11,6 +11,8 @@ FUZZTIME ?= 30s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzPublicPaths$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzClaims$$' -fuzztime $(FUZZTIME) .
 
 demo:
 	./scripts/demo.sh

@@ -14,8 +14,8 @@ import (
 // decodeClaims reads the payload of a JWT found in our own Redis. Such a JWT is trusted as stored, so its
 // signature is not checked here; it must still be a JWT whose payload is a JSON object, and it must not have
 // expired. Claims stay raw JSON, decoded only when a rule reads them, so numbers keep their exact spelling.
-// Without rules (all false) only exp is decoded, which costs the interpreter half as much.
-func decodeClaims(jwt string, now time.Time, all bool) (map[string]json.RawMessage, bool) {
+// (Decoding into a struct holding only exp is not cheaper under Yaegi, and encoding/json would match "EXP".)
+func decodeClaims(jwt string, now time.Time) (map[string]json.RawMessage, bool) {
 	first := strings.IndexByte(jwt, '.')
 	last := strings.LastIndexByte(jwt, '.')
 	if first < 0 || first == last {
@@ -26,20 +26,10 @@ func decodeClaims(jwt string, now time.Time, all bool) (map[string]json.RawMessa
 		return nil, false
 	}
 	var claims map[string]json.RawMessage
-	var exp json.RawMessage
-	if all {
-		if json.Unmarshal(payload, &claims) != nil {
-			return nil, false
-		}
-		exp = claims["exp"]
-	} else {
-		var c expClaim
-		if json.Unmarshal(payload, &c) != nil {
-			return nil, false
-		}
-		exp = c.Exp
+	if json.Unmarshal(payload, &claims) != nil {
+		return nil, false
 	}
-	if exp != nil {
+	if exp, ok := claims["exp"]; ok {
 		// Usually a JSON number; claimNumber, which also reads strings, costs the interpreter more.
 		n, err := strconv.ParseFloat(string(exp), 64)
 		if err != nil {
@@ -50,10 +40,6 @@ func decodeClaims(jwt string, now time.Time, all bool) (map[string]json.RawMessa
 		}
 	}
 	return claims, true
-}
-
-type expClaim struct {
-	Exp json.RawMessage `json:"exp"`
 }
 
 // claimNumber reads a claim that holds a number, written as a JSON number or as a string ("3.1").

@@ -121,7 +121,6 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		requirements:    reqs,
 		hasRequirements: hasRequirements,
 		claimHeaders:    claimHeaders,
-		readsClaims:     hasRequirements || len(claimHeaders) > 0,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package sessionjwt
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,61 @@ func FuzzReadReply(f *testing.F) {
 		if err == nil && reply != nil {
 			if b, ok := reply.([]byte); ok && len(b) > maxBulkLen {
 				t.Fatalf("bulk of %d bytes beyond the limit", len(b))
+			}
+		}
+	})
+}
+
+// FuzzPublicPaths: whatever the spelling, a path read as public stays public however a backend cleans it.
+func FuzzPublicPaths(f *testing.F) {
+	public, err := newPublicPaths([]string{"/health", "/static/*"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"/health", "/static/a.css", "/static/../admin", "//admin", "/static/..;/admin", "/static/%2e%2e/admin"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !public.match(p) {
+			return
+		}
+		clean := cleanPath(p)
+		if strings.HasSuffix(p, "/") && clean != "/" {
+			clean += "/"
+		}
+		if !public.matchOne(clean) || !public.matchOne(p) || strings.ContainsAny(p, ";%\\") {
+			t.Fatalf("%q matched a public entry, but cleaned it reads %q", p, clean)
+		}
+		if strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+			if !strings.HasPrefix(clean, "/static/") {
+				t.Fatalf("%q climbs out of a public prefix", p)
+			}
+		}
+	})
+}
+
+// FuzzClaims: no payload makes decoding, the requirements or the claim headers panic or forward a control
+// character.
+func FuzzClaims(f *testing.F) {
+	for _, s := range []string{`{"sub":"u","scopes":"a,b","level":"3.1","exp":4102444800}`, `{"scopes":["a",["b"],{"c":1}],"level":3}`,
+		`{"exp":"1e400"}`, `{"sub":"a\r\nb"}`, `[]`, `null`} {
+		f.Add(s)
+	}
+	r := requirements{scopes: []string{"a"}, level: 3, hasLevel: true, claims: map[string][]string{"sub": {"u"}}}
+	mapped := []claimHeader{{"sub", "X-Sub"}, {"scopes", "X-Scopes"}, {"level", "X-Level"}}
+	now := time.Unix(1767225600, 0)
+	f.Fuzz(func(t *testing.T, payload string) {
+		jwt := makeJWT(payload)
+		claims, ok := decodeClaims(jwt, now)
+		if !ok {
+			return
+		}
+		r.check(claims)
+		h := http.Header{}
+		setClaimHeaders(h, mapped, claims)
+		for k, v := range h {
+			if strings.ContainsAny(v[0], controlChars) {
+				t.Fatalf("payload %q: header %s = %q", payload, k, v[0])
 			}
 		}
 	})

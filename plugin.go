@@ -104,7 +104,6 @@ type SessionJWT struct {
 	requirements    requirements
 	hasRequirements bool
 	claimHeaders    []claimHeader
-	readsClaims     bool // hasRequirements or claimHeaders: decode every claim, not just exp
 }
 
 // New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
@@ -154,7 +153,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
-	claims, ok := decodeClaims(value, now, m.readsClaims)
+	claims, ok := decodeClaims(value, now)
 	if !ok {
 		// Expired, or not a JWT at all: the session does not authenticate.
 		m.serveUnauthenticated(rw, req)

@@ -172,10 +172,12 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	timeout := 300 * time.Millisecond
 	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: timeout, poolSize: 1})
 	// One request holds the only connection while the server stays silent; two more wait for the pool.
-	// Each ends by its own deadline (with room for a loaded machine), not when the server decides.
+	// Each ends by its own deadline (with room for a loaded machine), not when the server decides. The
+	// holder's deadline is far beyond the waiters', so that a slow start cannot free the slot for them.
+	holderTimeout := 2 * time.Second
 	holder := make(chan error, 1)
 	go func() {
-		_, err := redisGet(p, "k", time.Now().Add(3*timeout))
+		_, err := redisGet(p, "k", time.Now().Add(holderTimeout))
 		holder <- err
 	}()
 	waitFor(t, 2*time.Second, "the first request to take the connection", func() bool { return len(p.slots) == 1 })
@@ -198,8 +200,8 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	if err := <-holder; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the request on the silent connection got %v, want a deadline error", err)
 	}
-	if elapsed := time.Since(start); elapsed > 3*timeout+time.Second {
-		t.Fatalf("the silent server held a request for %v with a deadline of %v", elapsed, 3*timeout)
+	if elapsed := time.Since(start); elapsed > holderTimeout+time.Second {
+		t.Fatalf("the silent server held a request for %v with a deadline of %v", elapsed, holderTimeout)
 	}
 	if len(p.slots) != 0 || len(p.idle) != 0 {
 		t.Fatalf("the timed-out connection was kept: %d open, %d idle", len(p.slots), len(p.idle))
