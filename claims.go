@@ -13,33 +13,33 @@ import (
 
 // decodeClaims reads the payload of a JWT found in our own Redis. Such a JWT is trusted as stored, so its
 // signature is not checked here; it must still be a JWT whose payload is a JSON object, and it must not have
-// expired. Claims stay raw JSON, decoded only when a rule reads them, so numbers keep their exact spelling.
+// expired; exp is returned too (0 when absent). Claims stay raw JSON, decoded only when a rule reads them, so numbers keep their exact spelling.
 // (Decoding into a struct holding only exp is not cheaper under Yaegi, and encoding/json would match "EXP".)
-func decodeClaims(jwt string, now time.Time) (map[string]json.RawMessage, bool) {
+func decodeClaims(jwt string, now time.Time) (map[string]json.RawMessage, float64, bool) {
 	first := strings.IndexByte(jwt, '.')
 	last := strings.LastIndexByte(jwt, '.')
 	if first < 0 || first == last {
-		return nil, false
+		return nil, 0, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(jwt[first+1:last], "="))
 	if err != nil || len(payload) == 0 || payload[0] != '{' {
-		return nil, false
+		return nil, 0, false
 	}
 	var claims map[string]json.RawMessage
 	if json.Unmarshal(payload, &claims) != nil {
-		return nil, false
+		return nil, 0, false
 	}
-	if exp, ok := claims["exp"]; ok {
+	exp := 0.0
+	if raw, ok := claims["exp"]; ok {
 		// Usually a JSON number; claimNumber, which also reads strings, costs the interpreter more.
-		n, err := strconv.ParseFloat(string(exp), 64)
-		if err != nil {
-			n, _ = claimNumber(exp) // 0 when it is not a number at all
+		if exp, err = strconv.ParseFloat(string(raw), 64); err != nil {
+			exp, _ = claimNumber(raw) // 0 when it is not a number at all
 		}
-		if !(n > float64(now.Unix())) {
-			return nil, false
+		if !(exp > float64(now.Unix())) {
+			return nil, 0, false
 		}
 	}
-	return claims, true
+	return claims, exp, true
 }
 
 // claimNumber reads a claim that holds a number, written as a JSON number or as a string ("3.1").

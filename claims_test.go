@@ -37,7 +37,7 @@ func TestDecodeClaims(t *testing.T) {
 		{"trailing garbage ignored only as JSON allows", makeJWT(`{"sub":"u1"} `), true},
 	}
 	for _, tt := range tests {
-		if _, ok := decodeClaims(tt.jwt, now); ok != tt.ok {
+		if _, _, ok := decodeClaims(tt.jwt, now); ok != tt.ok {
 			t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.ok)
 		}
 	}
@@ -45,7 +45,7 @@ func TestDecodeClaims(t *testing.T) {
 
 func claimsOf(t *testing.T, payload string) map[string]json.RawMessage {
 	t.Helper()
-	c, ok := decodeClaims(makeJWT(payload), time.Now())
+	c, _, ok := decodeClaims(makeJWT(payload), time.Now())
 	if !ok {
 		t.Fatalf("payload %s did not decode", payload)
 	}

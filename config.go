@@ -103,12 +103,36 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		return nil, err
 	}
 
+	refresh, err := refreshSettings(c)
+	if err != nil {
+		return nil, err
+	}
+	var cacheTTL time.Duration
+	if c.CacheTTL != "" {
+		if cacheTTL, err = time.ParseDuration(c.CacheTTL); err != nil || cacheTTL <= 0 {
+			return nil, fmt.Errorf("cacheTTL %q is not a positive Go duration (e.g. \"10s\"), or empty for no cache", c.CacheTTL)
+		}
+		if c.CacheSize < 1 {
+			return nil, fmt.Errorf("cacheSize %d must be at least 1", c.CacheSize)
+		}
+	}
+
+	poolKey := store.poolKey()
+	var cache *sessionCache
+	if cacheTTL > 0 {
+		cache = sharedCache(poolKey, c.CacheSize)
+	}
 	return &SessionJWT{
 		cookieName:      c.CookieName,
 		signer:          sig,
 		verified:        newVerifiedCookies(),
 		store:           sharedPool(store),
+		poolKey:         poolKey,
 		keyPrefix:       c.RedisKeyPrefix,
+		refresh:         refresh,
+		cache:           cache,
+		cacheTTL:        cacheTTL,
+		readTTL:         refresh != nil || cache != nil,
 		header:          header,
 		valuePrefix:     valuePrefix,
 		unauthenticated: c.Unauthenticated,
@@ -122,6 +146,25 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		hasRequirements: hasRequirements,
 		claimHeaders:    claimHeaders,
 	}, nil
+}
+
+// refreshSettings validates the session refresh keys; nil without a refreshURL.
+func refreshSettings(c *Config) (*refresher, error) {
+	if c.RefreshURL == "" {
+		return nil, nil
+	}
+	if err := parseRefreshURL(c.RefreshURL); err != nil {
+		return nil, err
+	}
+	below, err := time.ParseDuration(c.RefreshBelow)
+	if err != nil || below <= 0 {
+		return nil, fmt.Errorf("refreshBelow %q is not a positive Go duration (e.g. \"4h\")", c.RefreshBelow)
+	}
+	timeout, err := time.ParseDuration(c.RefreshTimeout)
+	if err != nil || timeout <= 0 {
+		return nil, fmt.Errorf("refreshTimeout %q is not a positive Go duration (e.g. \"1s\")", c.RefreshTimeout)
+	}
+	return &refresher{url: c.RefreshURL, below: below, timeout: timeout}, nil
 }
 
 // readSecrets returns the itsdangerous secrets, oldest first, from exactly one of the three keys.

@@ -63,7 +63,7 @@ func signForTest(s *signer, value string, timestamp int64) string {
 
 // do runs any command on a pooled connection, for tests that arrange state through a pool (TLS).
 func (p *redisPool) do(deadline time.Time, args ...string) (interface{}, error) {
-	return roundTrip(p, string(appendCommand(nil, args)), deadline)
+	return roundTrip(p, string(appendCommand(nil, args)), 1, deadline)
 }
 
 // makeJWT builds a JWT-shaped token around a JSON payload. JWTs from our own Redis are decoded, not
@@ -94,7 +94,7 @@ func dialAdmin(t testing.TB, network, address string, auth ...string) *adminConn
 
 func (a *adminConn) do(args ...string) interface{} {
 	a.t.Helper()
-	reply, err := exchange(a.c, string(appendCommand(nil, args)), time.Now().Add(2*time.Second))
+	reply, err := exchange(a.c, string(appendCommand(nil, args)), 1, time.Now().Add(2*time.Second))
 	if err != nil {
 		a.t.Fatalf("redis %s: %v", args[0], err)
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	MinimumLevel   string              `json:"minimumLevel,omitempty"`
 	RequiredClaims map[string][]string `json:"requiredClaims,omitempty"`
 	ClaimHeaders   map[string]string   `json:"claimHeaders,omitempty"`
+
+	RefreshURL     string `json:"refreshURL,omitempty"`
+	RefreshBelow   string `json:"refreshBelow,omitempty"`
+	RefreshTimeout string `json:"refreshTimeout,omitempty"`
+	CacheTTL       string `json:"cacheTTL,omitempty"`
+	CacheSize      int    `json:"cacheSize,omitempty"`
 }
 
 // CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
@@ -68,6 +74,9 @@ func CreateConfig() *Config {
 		RequiredScopes:     []string{},
 		RequiredClaims:     map[string][]string{},
 		ClaimHeaders:       map[string]string{},
+		RefreshBelow:       "4h",
+		RefreshTimeout:     "1s",
+		CacheSize:          10000,
 	}
 }
 
@@ -88,7 +97,12 @@ type SessionJWT struct {
 	signer     *signer
 	verified   *verifiedCookies
 	store      *redisPool
+	poolKey    string // the Redis settings, naming what is shared across middlewares
 	keyPrefix  string
+	refresh    *refresher    // nil: no session refresh
+	cache      *sessionCache // nil: no cache
+	cacheTTL   time.Duration
+	readTTL    bool // refresh or cache: read each key's TTL with its value
 
 	header      string // canonical header name
 	valuePrefix string // "Bearer " or ""
@@ -135,7 +149,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
-	jwt, err := redisGet(m.store, m.keyPrefix+sessionID, now.Add(m.store.opts.timeout))
+	s, err := sessionFor(m, m.keyPrefix+sessionID, now)
 	if err != nil {
 		if m.failOpen || m.exempt(req) {
 			m.serveUnauthenticated(rw, req)
@@ -144,33 +158,74 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
 		return
 	}
-	value := string(jwt)
-	if !headerSafe(value) {
-		if jwt != nil {
-			logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
-				"treating the request as unauthenticated", m.name)
-		}
-		m.serveUnauthenticated(rw, req)
-		return
-	}
-	claims, ok := decodeClaims(value, now)
-	if !ok {
-		// Expired, or not a JWT at all: the session does not authenticate.
+	if s == nil {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
 	if m.hasRequirements {
-		if d := m.requirements.check(claims); d != nil && !m.exempt(req) {
+		if d := m.requirements.check(s.claims); d != nil && !m.exempt(req) {
 			forbidden(rw, m.realm, m.requirements, d)
 			return
 		}
 	}
 	// One value replaces every client-supplied copy.
-	req.Header[m.header] = []string{m.valuePrefix + value}
+	authorization := m.valuePrefix + s.jwt
+	req.Header[m.header] = []string{authorization}
 	if len(m.claimHeaders) > 0 {
-		setClaimHeaders(req.Header, m.claimHeaders, claims)
+		setClaimHeaders(req.Header, m.claimHeaders, s.claims)
+	}
+	// A key without expiry (zero redisEnd) is never refreshed.
+	if m.refresh != nil && !s.redisEnd.IsZero() && s.redisEnd.Sub(now) < m.refresh.below {
+		refreshSession(m, rw, req, s, authorization)
 	}
 	m.next.ServeHTTP(rw, req)
+}
+
+// sessionFor returns the session stored under key: from the cache when it holds it, else from Redis.
+// It returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an
+// error when Redis could not answer.
+func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
+	if m.cache != nil {
+		if s := cacheGet(m.cache, key, now, m.cacheTTL); s != nil {
+			return s, nil
+		}
+	}
+	var jwt []byte
+	var err error
+	ttl := int64(-1)
+	if m.readTTL {
+		jwt, ttl, err = redisGetTTL(m.store, key, now.Add(m.store.opts.timeout))
+	} else {
+		jwt, err = redisGet(m.store, key, now.Add(m.store.opts.timeout))
+	}
+	if err != nil || jwt == nil {
+		return nil, err
+	}
+	value := string(jwt)
+	if !headerSafe(value) {
+		logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
+			"treating the request as unauthenticated", m.name)
+		return nil, nil
+	}
+	claims, exp, ok := decodeClaims(value, now)
+	if !ok {
+		// Expired, or not a JWT at all: the session does not authenticate.
+		return nil, nil
+	}
+	s := &session{key: key, jwt: value, claims: claims, read: now}
+	if ttl >= 0 {
+		s.redisEnd = now.Add(time.Duration(ttl) * time.Second)
+		s.expires = s.redisEnd
+	}
+	if exp > 0 {
+		if end := time.Unix(0, int64(exp*1e9)); s.expires.IsZero() || end.Before(s.expires) {
+			s.expires = end
+		}
+	}
+	if m.cache != nil {
+		cachePut(m.cache, s)
+	}
+	return s, nil
 }
 
 // exempt reports a request that authentication never blocks: a public path or a CORS preflight.

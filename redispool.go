@@ -51,10 +51,35 @@ type redisPool struct {
 // a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", deadline)
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
 	if err != nil {
 		return nil, err
 	}
+	return getValue(reply)
+}
+
+// redisGetTTL is redisGet plus the key's remaining lifetime in seconds (-1: no expiry, -2: no key), both
+// read in one round trip: GET and TTL go out pipelined in one write. A TTL refused by the server (an ACL
+// without TTL) reads as -1.
+func redisGetTTL(p *redisPool, key string, deadline time.Time) ([]byte, int64, error) {
+	arg := "$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$3\r\nTTL\r\n"+arg, 2, deadline)
+	if err != nil {
+		return nil, 0, err
+	}
+	pair := reply.([]interface{})
+	if re, isErr := pair[0].(redisError); isErr {
+		return nil, 0, re
+	}
+	value, err := getValue(pair[0])
+	ttl, ok := pair[1].(int64)
+	if !ok {
+		ttl = -1
+	}
+	return value, ttl, err
+}
+
+func getValue(reply interface{}) ([]byte, error) {
 	switch v := reply.(type) {
 	case []byte:
 		return v, nil
@@ -64,10 +89,10 @@ func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	return nil, protocolError("GET answered neither a bulk string nor nil")
 }
 
-// roundTrip runs one encoded command on a pooled connection. A reused connection that fails other than
+// roundTrip runs encoded commands (replies of them, pipelined) on a pooled connection. A reused connection that fails other than
 // by timing out is most likely stale (Redis restarted, or closed it): then every idle connection is
 // dropped and the command tried once more on a new one, so a restart costs no failed request.
-func roundTrip(p *redisPool, cmd string, deadline time.Time) (interface{}, error) {
+func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (interface{}, error) {
 	for attempt := 0; ; attempt++ {
 		var c *respConn
 		reused := true
@@ -81,7 +106,7 @@ func roundTrip(p *redisPool, cmd string, deadline time.Time) (interface{}, error
 				return nil, err
 			}
 		}
-		reply, err := exchange(c, cmd, deadline)
+		reply, err := exchange(c, cmd, replies, deadline)
 		if _, isReply := err.(redisError); err == nil || isReply {
 			p.idle <- c // never blocks: each open connection holds a slot
 			if p.down.Load() {

@@ -40,18 +40,34 @@ func newRespConn(nc net.Conn) *respConn {
 	return &respConn{nc: nc, br: bufio.NewReaderSize(nc, 4096)}
 }
 
-// exchange sends an encoded command and reads its reply, all before deadline. Reply values: string
+// exchange sends encoded commands and reads their replies, all before deadline. Reply values: string
 // (simple string), int64, []byte (bulk), nil (nil bulk or nil array), []interface{} (array), or a
-// redisError as the error. Hot-path helpers here are plain functions: under Yaegi a method call costs
-// about four times a function call.
-func exchange(c *respConn, cmd string, deadline time.Time) (interface{}, error) {
+// redisError as the error. With replies > 1, cmd holds that many pipelined commands and their replies
+// come back as a []interface{}, error replies as redisError elements. Hot-path helpers here are plain
+// functions: under Yaegi a method call costs about four times a function call.
+func exchange(c *respConn, cmd string, replies int, deadline time.Time) (interface{}, error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
 	if _, err := io.WriteString(c.nc, cmd); err != nil {
 		return nil, err
 	}
-	return readReply(c, 0)
+	if replies == 1 {
+		return readReply(c, 0)
+	}
+	all := make([]interface{}, replies)
+	for i := range all {
+		v, err := readReply(c, 0)
+		if err != nil {
+			re, isReply := err.(redisError)
+			if !isReply {
+				return nil, err
+			}
+			v = re
+		}
+		all[i] = v
+	}
+	return all, nil
 }
 
 // appendCommand encodes args as a RESP array of bulk strings.
@@ -146,7 +162,7 @@ func parseLength(p []byte, limit int) (int, error) {
 
 // expectOK runs a command whose only good answer is +OK (AUTH, SELECT, CLIENT SETNAME).
 func (c *respConn) expectOK(deadline time.Time, args ...string) error {
-	reply, err := exchange(c, string(appendCommand(nil, args)), deadline)
+	reply, err := exchange(c, string(appendCommand(nil, args)), 1, deadline)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,94 @@
+package sessionjwt
+
+import (
+	"container/list"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// session is what a Redis key led to: the JWT to forward and its decoded claims. With the cache on,
+// sessions are kept in memory and shared by every middleware using the same Redis settings.
+type session struct {
+	key    string // the Redis key
+	jwt    string
+	claims map[string]json.RawMessage
+
+	read    time.Time // when it was read from Redis
+	expires time.Time // the end of the Redis key's TTL, or the JWT's exp, whichever is first; zero: neither
+	// redisEnd is when the Redis key expires, zero when it has no expiry or its TTL was not read.
+	redisEnd time.Time
+}
+
+// sessionCache is a bounded least-recently-used map from Redis key to session. Only sessions that
+// authenticate are stored: an unknown session is asked of Redis every time, so a new one works at once.
+type sessionCache struct {
+	mu      sync.Mutex
+	size    int
+	entries map[string]*list.Element // of *session
+	lru     *list.List               // front: most recently used
+}
+
+// Like pools, caches live at package level: one per Redis settings and size, shared by middlewares and
+// kept across reloads.
+var (
+	cachesMu sync.Mutex
+	caches   = map[string]*sessionCache{}
+)
+
+func sharedCache(poolKey string, size int) *sessionCache {
+	key := poolKey + "\x00" + strconv.Itoa(size)
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	c := caches[key]
+	if c == nil {
+		c = &sessionCache{size: size, entries: map[string]*list.Element{}, lru: list.New()}
+		caches[key] = c
+	}
+	return c
+}
+
+// cacheGet returns the session cached under key when it is younger than maxAge and has not expired.
+// maxAge is the reader's own cacheTTL: middlewares sharing a cache may have different ones.
+func cacheGet(c *sessionCache, key string, now time.Time, maxAge time.Duration) *session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.entries[key]
+	if el == nil {
+		return nil
+	}
+	s := el.Value.(*session)
+	if now.Sub(s.read) >= maxAge || (!s.expires.IsZero() && !now.Before(s.expires)) {
+		c.lru.Remove(el)
+		delete(c.entries, key)
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return s
+}
+
+func cachePut(c *sessionCache, s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.entries[s.key]; el != nil {
+		el.Value = s
+		c.lru.MoveToFront(el)
+		return
+	}
+	c.entries[s.key] = c.lru.PushFront(s)
+	if c.lru.Len() > c.size {
+		oldest := c.lru.Back()
+		c.lru.Remove(oldest)
+		delete(c.entries, oldest.Value.(*session).key)
+	}
+}
+
+func cacheDelete(c *sessionCache, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.entries[key]; el != nil {
+		c.lru.Remove(el)
+		delete(c.entries, key)
+	}
+}

@@ -1,0 +1,178 @@
+package sessionjwt
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCacheExpiry(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name    string
+		expires time.Time // the session's Redis TTL end or exp, whichever is first
+		maxAge  time.Duration
+		at      time.Duration // when it is asked for, after t0
+		hit     bool
+	}{
+		{"fresh", time.Time{}, time.Minute, 59 * time.Second, true},
+		{"at the cache TTL", time.Time{}, time.Minute, time.Minute, false},
+		{"before the Redis TTL or exp", t0.Add(10 * time.Second), time.Minute, 9 * time.Second, true},
+		{"at the Redis TTL or exp", t0.Add(10 * time.Second), time.Minute, 10 * time.Second, false},
+		{"a reader with a shorter cache TTL", time.Time{}, 5 * time.Second, 6 * time.Second, false},
+	}
+	for _, tt := range tests {
+		c := sharedCache("expiry-test-"+tt.name, 10)
+		cachePut(c, &session{key: "k", jwt: "j", read: t0, expires: tt.expires})
+		if got := cacheGet(c, "k", t0.Add(tt.at), tt.maxAge) != nil; got != tt.hit {
+			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
+		}
+		if !tt.hit && len(c.entries) != 0 {
+			t.Errorf("%s: the expired entry was kept", tt.name)
+		}
+	}
+}
+
+func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	c := sharedCache("lru-test", 3)
+	now := time.Now()
+	for _, k := range []string{"a", "b", "c"} {
+		cachePut(c, &session{key: k, read: now})
+	}
+	cacheGet(c, "a", now, time.Minute) // a is now the most recently used; b the least
+	cachePut(c, &session{key: "d", read: now})
+	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+		if got := cacheGet(c, k, now, time.Minute) != nil; got != want {
+			t.Errorf("%s cached = %v, want %v", k, got, want)
+		}
+	}
+	if c.lru.Len() != 3 || len(c.entries) != 3 {
+		t.Errorf("%d entries in the list, %d in the map; want 3", c.lru.Len(), len(c.entries))
+	}
+	// Putting a key again replaces it without growing the cache.
+	cachePut(c, &session{key: "a", jwt: "new", read: now})
+	if s := cacheGet(c, "a", now, time.Minute); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
+		t.Errorf("replacing a key: %+v, %d entries", s, c.lru.Len())
+	}
+}
+
+func TestCacheConcurrentAccess(t *testing.T) {
+	c := sharedCache("race-test", 50)
+	now := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				k := strconv.Itoa((g*7 + i) % 80)
+				switch i % 3 {
+				case 0:
+					cachePut(c, &session{key: k, jwt: k, read: now})
+				case 1:
+					if s := cacheGet(c, k, now, time.Minute); s != nil && s.jwt != k {
+						t.Errorf("key %s holds %q", k, s.jwt)
+					}
+				default:
+					cacheDelete(c, k)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if c.lru.Len() > 50 || c.lru.Len() != len(c.entries) {
+		t.Errorf("%d in the list, %d in the map, bound 50", c.lru.Len(), len(c.entries))
+	}
+}
+
+// Through ServeHTTP against real Redis: hits, the bounds, sharing, and no caching of unknown sessions.
+func TestCachedSessions(t *testing.T) {
+	admin := dialAdmin(t, "tcp", testEnv(t, "SESSIONJWT_TEST_REDIS"))
+	h, next := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m"; c.Unauthenticated = "reject" })
+	authorized := func(id string) bool {
+		rec := serve(h, requestWithCookie("session_uuid", signedCookie(t, h, id)))
+		_, got := next.seen()
+		return rec.Code == 200 && got.Get("Authorization") != ""
+	}
+
+	// A hit needs no Redis: the key is gone, the cached session still works (the documented trade-off).
+	id := randomID(t)
+	admin.do("SET", id, testJWT, "EX", "60")
+	if !authorized(id) {
+		t.Fatal("first request not authorized")
+	}
+	admin.do("DEL", id)
+	if !authorized(id) {
+		t.Error("a cached session was not served from the cache")
+	}
+
+	// Unknown sessions are not cached: one created a moment later works at once.
+	fresh := randomID(t)
+	if authorized(fresh) {
+		t.Fatal("an unknown session was authorized")
+	}
+	admin.do("SET", fresh, testJWT, "EX", "60")
+	if !authorized(fresh) {
+		t.Error("a session created after a miss was not found")
+	}
+
+	// Never past the Redis TTL, nor past the JWT's exp.
+	short, expiring := randomID(t), randomID(t)
+	admin.do("SET", short, testJWT, "EX", "1")
+	admin.do("SET", expiring, makeJWT(`{"sub":"u","exp":`+strconv.FormatInt(time.Now().Unix()+2, 10)+`}`), "EX", "600")
+	if !authorized(short) || !authorized(expiring) {
+		t.Fatal("sessions not authorized")
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if authorized(short) {
+		t.Error("a session was served from the cache past its Redis TTL")
+	}
+	if authorized(expiring) {
+		t.Error("a session was served from the cache past its JWT's exp")
+	}
+
+	// Middlewares with the same Redis settings share one cache; other settings get their own.
+	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s" })
+	h3, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s"; c.CacheSize = 5 })
+	if h.(*SessionJWT).cache != h2.(*SessionJWT).cache || h.(*SessionJWT).cache == h3.(*SessionJWT).cache {
+		t.Error("caches are not shared by Redis settings and size")
+	}
+	if h4, _ := newTestMiddleware(t, nil); h4.(*SessionJWT).cache != nil {
+		t.Error("the cache is on by default")
+	}
+}
+
+func TestRedisGetTTLPipelined(t *testing.T) {
+	addr := testEnv(t, "SESSIONJWT_TEST_REDIS")
+	admin := dialAdmin(t, "tcp", addr)
+	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
+	expiring, forever, list := randomID(t), randomID(t), randomID(t)
+	admin.do("SET", expiring, "v1", "EX", "100")
+	admin.do("SET", forever, "v2")
+	admin.do("RPUSH", list, "x")
+	tests := []struct {
+		key      string
+		value    string
+		min, max int64
+		err      bool
+	}{
+		{expiring, "v1", 90, 100, false},
+		{forever, "v2", -1, -1, false},
+		{randomID(t), "", -2, -2, false},
+		{list, "", 0, 0, true},           // WRONGTYPE for GET
+		{expiring, "v1", 90, 100, false}, // the connection is still in step after an error reply
+	}
+	for _, tt := range tests {
+		v, ttl, err := redisGetTTL(p, tt.key, time.Now().Add(time.Second))
+		if tt.err {
+			if _, ok := err.(redisError); !ok {
+				t.Errorf("%s: err = %v, want the error reply", tt.key, err)
+			}
+			continue
+		}
+		if err != nil || string(v) != tt.value || ttl < tt.min || ttl > tt.max {
+			t.Errorf("%s: %q, ttl %d, %v; want %q, ttl in [%d, %d]", tt.key, v, ttl, err, tt.value, tt.min, tt.max)
+		}
+	}
+}
