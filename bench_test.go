@@ -70,3 +70,21 @@ func BenchmarkDecodeClaims(b *testing.B) {
 		}
 	}
 }
+
+// The request path with the session cache on and the session cached: no Redis round trip.
+func BenchmarkServeHTTPCached(b *testing.B) {
+	h, _ := newTestMiddleware(b, func(c *Config) { c.CacheTTL = "1h" })
+	id := randomID(b)
+	dialAdmin(b, "tcp", testEnv(b, "SESSIONJWT_TEST_REDIS")).do("SET", id, benchJWT, "EX", "600")
+	req := requestWithCookie("session_uuid", signedCookie(b, h, id))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.ServeHTTP(rec, req)
+	}
+	if rec.Code != http.StatusOK || req.Header.Get("Authorization") != "Bearer "+benchJWT {
+		b.Fatalf("status %d, Authorization %q", rec.Code, req.Header.Get("Authorization"))
+	}
+}

@@ -11,7 +11,7 @@ func TestCacheExpiry(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	tests := []struct {
 		name    string
-		expires time.Time // the session's Redis TTL end or exp, whichever is first
+		expires time.Time // the session's Redis TTL end or exp, whichever is first; zero: none
 		maxAge  time.Duration
 		at      time.Duration // when it is asked for, after t0
 		hit     bool
@@ -24,8 +24,12 @@ func TestCacheExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := sharedCache("expiry-test-"+tt.name, 10)
-		cachePut(c, &session{key: "k", jwt: "j", read: t0, expires: tt.expires})
-		if got := cacheGet(c, "k", t0.Add(tt.at), tt.maxAge) != nil; got != tt.hit {
+		var expires int64
+		if !tt.expires.IsZero() {
+			expires = tt.expires.UnixNano()
+		}
+		cachePut(c, &session{key: "k", jwt: "j", read: t0.UnixNano(), expires: expires})
+		if got := cacheGet(c, "k", t0.Add(tt.at).UnixNano(), tt.maxAge) != nil; got != tt.hit {
 			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
 		}
 		if !tt.hit && len(c.entries) != 0 {
@@ -36,7 +40,7 @@ func TestCacheExpiry(t *testing.T) {
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c := sharedCache("lru-test", 3)
-	now := time.Now()
+	now := time.Now().UnixNano()
 	for _, k := range []string{"a", "b", "c"} {
 		cachePut(c, &session{key: k, read: now})
 	}
@@ -59,7 +63,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestCacheConcurrentAccess(t *testing.T) {
 	c := sharedCache("race-test", 50)
-	now := time.Now()
+	now := time.Now().UnixNano()
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)

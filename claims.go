@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,48 @@ func decodeClaims(jwt string, now time.Time) (map[string]json.RawMessage, float6
 		}
 	}
 	return claims, exp, true
+}
+
+// Decoding a payload costs the interpreter about as much as the rest of a request's own work, and a
+// session's JWT is the same string request after request. decodedJWTs remembers the decoding of recent
+// JWTs, keyed by the whole JWT, so that a repeated one costs one map lookup; exp is still compared with
+// the clock on every request.
+var (
+	decodedMu   sync.RWMutex
+	decodedJWTs = map[string]decodedJWT{}
+)
+
+type decodedJWT struct {
+	claims map[string]json.RawMessage // shared, never written after decoding
+	exp    float64
+}
+
+const (
+	maxDecoded     = 10000 // when full, the map starts afresh
+	maxDecodedSize = 4096  // longer JWTs are decoded every time
+)
+
+// claimsOf returns the claims and exp of a JWT (see decodeClaims), from memory when it was decoded before.
+func claimsOf(jwt string, now time.Time) (map[string]json.RawMessage, float64, bool) {
+	decodedMu.RLock()
+	d, ok := decodedJWTs[jwt]
+	decodedMu.RUnlock()
+	if ok {
+		if d.exp != 0 && !(d.exp > float64(now.Unix())) {
+			return nil, 0, false
+		}
+		return d.claims, d.exp, true
+	}
+	claims, exp, ok := decodeClaims(jwt, now)
+	if ok && len(jwt) <= maxDecodedSize {
+		decodedMu.Lock()
+		if len(decodedJWTs) >= maxDecoded {
+			decodedJWTs = map[string]decodedJWT{}
+		}
+		decodedJWTs[jwt] = decodedJWT{claims: claims, exp: exp}
+		decodedMu.Unlock()
+	}
+	return claims, exp, ok
 }
 
 // claimNumber reads a claim that holds a number, written as a JSON number or as a string ("3.1").

@@ -43,7 +43,7 @@ func TestDecodeClaims(t *testing.T) {
 	}
 }
 
-func claimsOf(t *testing.T, payload string) map[string]json.RawMessage {
+func decodedClaims(t *testing.T, payload string) map[string]json.RawMessage {
 	t.Helper()
 	c, _, ok := decodeClaims(makeJWT(payload), time.Now())
 	if !ok {
@@ -99,7 +99,7 @@ func TestRequirements(t *testing.T) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		got := ""
-		if d := r.check(claimsOf(t, tt.payload)); d != nil {
+		if d := r.check(decodedClaims(t, tt.payload)); d != nil {
 			switch {
 			case len(d.missingScopes) > 0:
 				got = "scopes " + strings.Join(d.missingScopes, " ")
@@ -120,7 +120,7 @@ func TestSetClaimHeaders(t *testing.T) {
 		{"sub", "X-User-Id"}, {"scopes", "X-User-Scopes"}, {"roles", "X-User-Roles"}, {"level", "X-User-Level"},
 		{"id", "X-Numeric-Id"}, {"name", "X-User-Name"}, {"evil", "X-Evil"}, {"obj", "X-Obj"}, {"absent", "X-Absent"},
 	}
-	claims := claimsOf(t, `{"sub":"u-1","scopes":"a,b","roles":["x","y"],"level":3.1,"id":12345678901234567890,`+
+	claims := decodedClaims(t, `{"sub":"u-1","scopes":"a,b","roles":["x","y"],"level":3.1,"id":12345678901234567890,`+
 		`"name":"José","evil":"a\r\nX-Injected: 1","obj":{"a":1}}`)
 	h := http.Header{}
 	setClaimHeaders(h, mapped, claims)
@@ -135,5 +135,30 @@ func TestSetClaimHeaders(t *testing.T) {
 	}
 	if len(h) != len(want) {
 		t.Errorf("headers %v, want exactly %v", h, want)
+	}
+}
+
+// A remembered decoding still expires with the JWT's exp, and is the same as a fresh one.
+func TestRememberedClaimsExpire(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	jwt := makeJWT(`{"sub":"memo-` + randomID(t) + `","exp":` + strconv.FormatInt(now.Unix()+10, 10) + `}`)
+	first, exp, ok := claimsOf(jwt, now)
+	if !ok || exp != float64(now.Unix()+10) {
+		t.Fatalf("first decoding: ok %v, exp %v", ok, exp)
+	}
+	decodedMu.RLock()
+	_, remembered := decodedJWTs[jwt]
+	decodedMu.RUnlock()
+	if !remembered {
+		t.Fatal("the decoding was not remembered")
+	}
+	if again, _, ok := claimsOf(jwt, now.Add(9*time.Second)); !ok || string(again["sub"]) != string(first["sub"]) {
+		t.Errorf("remembered decoding: ok %v, claims %v", ok, again)
+	}
+	if _, _, ok := claimsOf(jwt, now.Add(10*time.Second)); ok {
+		t.Error("a remembered JWT authenticated at its exp")
+	}
+	if _, _, ok := claimsOf(makeJWT(`{"exp":`+strconv.FormatInt(now.Unix()-1, 10)+`}`), now); ok {
+		t.Error("an expired JWT authenticated")
 	}
 }

@@ -149,7 +149,15 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveUnauthenticated(rw, req)
 		return
 	}
-	s, err := sessionFor(m, m.keyPrefix+sessionID, now)
+	key := m.keyPrefix + sessionID
+	var s *session
+	if m.cache != nil {
+		// A hit is looked up here rather than in sessionFor: each interpreted call costs microseconds.
+		s = cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL)
+	}
+	if s == nil {
+		s, err = sessionFor(m, key, now)
+	}
 	if err != nil {
 		if m.failOpen || m.exempt(req) {
 			m.serveUnauthenticated(rw, req)
@@ -175,21 +183,16 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		setClaimHeaders(req.Header, m.claimHeaders, s.claims)
 	}
 	// A key without expiry (zero redisEnd) is never refreshed.
-	if m.refresh != nil && !s.redisEnd.IsZero() && s.redisEnd.Sub(now) < m.refresh.below {
+	if m.refresh != nil && s.redisEnd != 0 && s.redisEnd-now.UnixNano() < int64(m.refresh.below) {
 		refreshSession(m, rw, req, s, authorization)
 	}
 	m.next.ServeHTTP(rw, req)
 }
 
-// sessionFor returns the session stored under key: from the cache when it holds it, else from Redis.
-// It returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an
-// error when Redis could not answer.
+// sessionFor reads the session stored under key from Redis, and caches it when the cache is on. It
+// returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an error
+// when Redis could not answer.
 func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
-	if m.cache != nil {
-		if s := cacheGet(m.cache, key, now, m.cacheTTL); s != nil {
-			return s, nil
-		}
-	}
 	var jwt []byte
 	var err error
 	ttl := int64(-1)
@@ -207,18 +210,18 @@ func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
 			"treating the request as unauthenticated", m.name)
 		return nil, nil
 	}
-	claims, exp, ok := decodeClaims(value, now)
+	claims, exp, ok := claimsOf(value, now)
 	if !ok {
 		// Expired, or not a JWT at all: the session does not authenticate.
 		return nil, nil
 	}
-	s := &session{key: key, jwt: value, claims: claims, read: now}
+	s := &session{key: key, jwt: value, claims: claims, read: now.UnixNano()}
 	if ttl >= 0 {
-		s.redisEnd = now.Add(time.Duration(ttl) * time.Second)
+		s.redisEnd = s.read + ttl*int64(time.Second)
 		s.expires = s.redisEnd
 	}
 	if exp > 0 {
-		if end := time.Unix(0, int64(exp*1e9)); s.expires.IsZero() || end.Before(s.expires) {
+		if end := int64(exp * 1e9); s.expires == 0 || end < s.expires {
 			s.expires = end
 		}
 	}
