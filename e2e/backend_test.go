@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -61,3 +62,22 @@ func backendHandler() http.Handler {
 }
 
 var sseContinue = make(chan struct{}, 1)
+
+// authHandler is the auth service's refresh endpoint: it counts calls, records the Authorization it got
+// and answers two cookies.
+func authHandler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		authMu.Lock()
+		authCalls = append(authCalls, req.Method+" "+req.URL.Path+" "+req.Header.Get("Authorization"))
+		authMu.Unlock()
+		for _, c := range refreshCookies {
+			rw.Header().Add("Set-Cookie", c)
+		}
+	})
+}
+
+var (
+	authMu         sync.Mutex
+	authCalls      []string
+	refreshCookies = []string{"session_uuid=renewed; Path=/; HttpOnly; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "csrf=x; Path=/"}
+)

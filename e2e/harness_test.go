@@ -53,6 +53,7 @@ type harness struct {
 	redisPort                 int
 	deadRedisPort             int
 	backend                   *httptest.Server
+	auth                      *httptest.Server // the auth service's refresh endpoint (authHandler)
 	web                       string // Traefik's entry point, http://127.0.0.1:port
 	generation                int    // bumped by each configuration rewrite
 	mu                        sync.Mutex
@@ -77,6 +78,7 @@ func startHarness() (*harness, error) {
 		return hh, err
 	}
 	hh.backend = httptest.NewServer(backendHandler())
+	hh.auth = httptest.NewServer(authHandler())
 
 	webPort := freePort()
 	hh.web = "http://127.0.0.1:" + strconv.Itoa(webPort)
@@ -151,6 +153,9 @@ func (hh *harness) stop() {
 	hh.stopRedis()
 	if hh.backend != nil {
 		hh.backend.Close()
+	}
+	if hh.auth != nil {
+		hh.auth.Close()
 	}
 	if os.Getenv("E2E_KEEP") == "" {
 		os.RemoveAll(hh.dir)
@@ -321,6 +326,23 @@ http:
           unauthenticated: login
           loginURL: /ui/login
           publicPaths: [/ui/static/*]
+    sj-refresh:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          refreshURL: {{.Auth}}/auth/v1/refresh
+          refreshBelow: 1h
+    sj-cached:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          cacheTTL: 1m
     sj-bad:
       plugin:
         sessionjwt:
@@ -347,13 +369,14 @@ func (hh *harness) writeDynamic() error {
 	var b bytes.Buffer
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation":  hh.generation,
-		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "bad"},
+		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "bad"},
 		"Policies":    []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":      secret,
 		"OtherSecret": otherSecret,
 		"Redis":       "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
 		"DeadRedis":   "redis://127.0.0.1:" + strconv.Itoa(hh.deadRedisPort) + "/0",
 		"Backend":     hh.backend.URL,
+		"Auth":        hh.auth.URL,
 	})
 	if err != nil {
 		return err
