@@ -54,8 +54,8 @@ type harness struct {
 	deadRedisPort             int
 	backend                   *httptest.Server
 	auth                      *httptest.Server // the auth service's refresh endpoint (authHandler)
-	web                       string // Traefik's entry point, http://127.0.0.1:port
-	generation                int    // bumped by each configuration rewrite
+	web                       string           // Traefik's entry point, http://127.0.0.1:port
+	generation                int              // bumped by each configuration rewrite
 	mu                        sync.Mutex
 }
 
