@@ -13,6 +13,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzPublicPaths$$' -fuzztime $(FUZZTIME) .
 	go test -run '^$$' -fuzz '^FuzzClaims$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzVerifyJWT$$' -fuzztime $(FUZZTIME) .
 
 demo:
 	./scripts/demo.sh

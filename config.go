@@ -117,6 +117,16 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		}
 	}
 
+	verifier, err := newJWTVerifier(&c.JWT)
+	if err != nil {
+		return nil, err
+	}
+	if c.BearerKeyPrefix != "" || verifier != nil {
+		if !isToken(c.BearerScheme) {
+			return nil, fmt.Errorf("bearerScheme %q is not a single word such as Bearer", c.BearerScheme)
+		}
+	}
+
 	poolKey := store.poolKey()
 	var cache *sessionCache
 	if cacheTTL > 0 {
@@ -130,6 +140,9 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		poolKey:         poolKey,
 		keyPrefix:       c.RedisKeyPrefix,
 		refresh:         refresh,
+		verifier:        verifier,
+		bearerKeyPrefix: c.BearerKeyPrefix,
+		bearerScheme:    c.BearerScheme,
 		cache:           cache,
 		cacheTTL:        cacheTTL,
 		readTTL:         refresh != nil || cache != nil,
@@ -249,3 +262,109 @@ func redisSettings(c *Config) (redisOptions, error) {
 const tokenChars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 func isToken(s string) bool { return s != "" && strings.Trim(s, tokenChars) == "" }
+
+// newJWTVerifier validates the jwt block; nil when it names no key source.
+func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
+	if len(c.JWKSURLs) == 0 && c.JWKS == "" && len(c.PublicKeys) == 0 && len(c.PublicKeyFiles) == 0 &&
+		c.HMACSecret == "" && c.HMACSecretFile == "" {
+		if c.VerifyStored {
+			return nil, errors.New("jwt.verifyStored needs keys: set jwt.jwksURLs, jwt.jwks, jwt.publicKeys, jwt.publicKeyFiles or jwt.hmacSecret")
+		}
+		return nil, nil
+	}
+	v := &jwtVerifier{algorithms: map[string]bool{}, issuers: c.Issuers, audiences: c.Audiences, verifyStored: c.VerifyStored}
+	for i, u := range c.JWKSURLs {
+		if err := parseRefreshURL(u); err != nil {
+			return nil, fmt.Errorf("jwt.jwksURLs[%d] is not an absolute http(s) URL without credentials", i)
+		}
+		v.remote = append(v.remote, sharedJWKS(u))
+	}
+	if c.JWKS != "" {
+		keys, err := parseJWKS([]byte(c.JWKS))
+		if err != nil {
+			return nil, fmt.Errorf("jwt.jwks: %v", err)
+		}
+		v.static = append(v.static, keys...)
+	}
+	for i, p := range c.PublicKeys {
+		keys, err := parsePEMKeys([]byte(p), fmt.Sprintf("jwt.publicKeys[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		v.static = append(v.static, keys...)
+	}
+	for i, f := range c.PublicKeyFiles {
+		name := fmt.Sprintf("jwt.publicKeyFiles[%d]", i)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		keys, err := parsePEMKeys(data, name)
+		if err != nil {
+			return nil, err
+		}
+		v.static = append(v.static, keys...)
+	}
+	secret := c.HMACSecret
+	if c.HMACSecretFile != "" {
+		if secret != "" {
+			return nil, errors.New("set only one of jwt.hmacSecret, jwt.hmacSecretFile")
+		}
+		var err error
+		if secret, err = readSecretFile(c.HMACSecretFile, "jwt.hmacSecretFile"); err != nil {
+			return nil, err
+		}
+	}
+	if secret != "" && len(secret) < 32 {
+		return nil, errors.New("jwt.hmacSecret must be at least 32 bytes (RFC 7518 asks for a key as long as the hash)")
+	}
+	v.hmacSecret = []byte(secret)
+
+	// Default allow-list: every algorithm the configured keys can verify. HS* only with a secret, so a
+	// public key can never be used as an HMAC secret.
+	algorithms := c.Algorithms
+	if len(algorithms) == 0 {
+		hasPublicKeys := len(v.remote) > 0 || len(v.static) > 0
+		for name, alg := range jwtAlgorithms {
+			if alg.family == "HS" {
+				if secret != "" {
+					algorithms = append(algorithms, name)
+				}
+			} else if hasPublicKeys {
+				algorithms = append(algorithms, name)
+			}
+		}
+	}
+	for i, name := range algorithms {
+		alg, ok := jwtAlgorithms[name]
+		if !ok {
+			return nil, fmt.Errorf("jwt.algorithms[%d] %q is not one of RS256, RS384, RS512, PS256, PS384, PS512, "+
+				"ES256, ES384, ES512, EdDSA, HS256, HS384, HS512", i, name)
+		}
+		if alg.family == "HS" && secret == "" {
+			return nil, fmt.Errorf("jwt.algorithms[%d] %s needs jwt.hmacSecret", i, name)
+		}
+		v.algorithms[name] = true
+	}
+	leeway, err := time.ParseDuration(c.Leeway)
+	if err != nil || leeway < 0 {
+		return nil, fmt.Errorf("jwt.leeway %q is not a Go duration of at least 0 (e.g. \"30s\")", c.Leeway)
+	}
+	v.leeway = leeway
+	durations := []struct {
+		key, value string
+		into       *time.Duration
+	}{
+		{"jwt.jwksRefresh", c.JWKSRefresh, &v.refresh},
+		{"jwt.jwksMinInterval", c.JWKSMinInterval, &v.minInterval},
+		{"jwt.jwksTimeout", c.JWKSTimeout, &v.timeout},
+	}
+	for _, d := range durations {
+		dur, err := time.ParseDuration(d.value)
+		if err != nil || dur <= 0 {
+			return nil, fmt.Errorf("%s %q is not a positive Go duration", d.key, d.value)
+		}
+		*d.into = dur
+	}
+	return v, nil
+}

@@ -107,3 +107,34 @@ func FuzzClaims(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyJWT: no input makes the verifier panic, and nothing verifies unless it is signed by a key
+// of the fixtures (the fuzzer cannot forge signatures, so any token it makes verify is a bug).
+func FuzzVerifyJWT(f *testing.F) {
+	fixtures := loadJWTFixtures(f)
+	v := fixtureVerifier(f, fixtures, func(c *JWTConfig) { c.JWKS = string(fixtures.JWKS) })
+	valid := map[string]bool{}
+	for _, tc := range fixtures.Cases {
+		f.Add(tc.Token)
+		if tc.Want == "" {
+			valid[tc.Token] = true
+		}
+	}
+	now := time.Unix(fixtures.Now, 0)
+	f.Fuzz(func(t *testing.T, token string) {
+		claims, reason := verifyJWT(v, token, now)
+		if reason == "" && !valid[token] {
+			// Only another spelling of a fixture's signing input with the same signature may pass.
+			last := strings.LastIndexByte(token, '.')
+			found := false
+			for tok := range valid {
+				if strings.HasPrefix(tok, token[:last+1]) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("a token no fixture signed verified: %q (claims %v)", token, claims)
+			}
+		}
+	})
+}

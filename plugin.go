@@ -45,11 +45,36 @@ type Config struct {
 	RequiredClaims map[string][]string `json:"requiredClaims,omitempty"`
 	ClaimHeaders   map[string]string   `json:"claimHeaders,omitempty"`
 
+	BearerKeyPrefix string    `json:"bearerKeyPrefix,omitempty"`
+	BearerScheme    string    `json:"bearerScheme,omitempty"`
+	JWT             JWTConfig `json:"jwt,omitempty"`
+
 	RefreshURL     string `json:"refreshURL,omitempty"`
 	RefreshBelow   string `json:"refreshBelow,omitempty"`
 	RefreshTimeout string `json:"refreshTimeout,omitempty"`
 	CacheTTL       string `json:"cacheTTL,omitempty"`
 	CacheSize      int    `json:"cacheSize,omitempty"`
+}
+
+// JWTConfig is the jwt block: verification of JWTs that clients present in Authorization, and
+// optionally of the JWTs found in Redis. It is on when it names at least one key source.
+type JWTConfig struct {
+	JWKSURLs       []string `json:"jwksURLs,omitempty"`
+	JWKS           string   `json:"jwks,omitempty"`
+	PublicKeys     []string `json:"publicKeys,omitempty"`
+	PublicKeyFiles []string `json:"publicKeyFiles,omitempty"`
+	HMACSecret     string   `json:"hmacSecret,omitempty"`
+	HMACSecretFile string   `json:"hmacSecretFile,omitempty"`
+
+	Algorithms   []string `json:"algorithms,omitempty"`
+	Issuers      []string `json:"issuers,omitempty"`
+	Audiences    []string `json:"audiences,omitempty"`
+	Leeway       string   `json:"leeway,omitempty"`
+	VerifyStored bool     `json:"verifyStored,omitempty"`
+
+	JWKSRefresh     string `json:"jwksRefresh,omitempty"`
+	JWKSMinInterval string `json:"jwksMinInterval,omitempty"`
+	JWKSTimeout     string `json:"jwksTimeout,omitempty"`
 }
 
 // CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
@@ -74,9 +99,22 @@ func CreateConfig() *Config {
 		RequiredScopes:     []string{},
 		RequiredClaims:     map[string][]string{},
 		ClaimHeaders:       map[string]string{},
-		RefreshBelow:       "4h",
-		RefreshTimeout:     "1s",
-		CacheSize:          10000,
+		BearerScheme:       "Bearer",
+		JWT: JWTConfig{
+			JWKSURLs:        []string{},
+			PublicKeys:      []string{},
+			PublicKeyFiles:  []string{},
+			Algorithms:      []string{},
+			Issuers:         []string{},
+			Audiences:       []string{},
+			Leeway:          "30s",
+			JWKSRefresh:     "1h",
+			JWKSMinInterval: "1m",
+			JWKSTimeout:     "3s",
+		},
+		RefreshBelow:   "4h",
+		RefreshTimeout: "1s",
+		CacheSize:      10000,
 	}
 }
 
@@ -93,16 +131,19 @@ type SessionJWT struct {
 	next http.Handler
 	name string
 
-	cookieName string
-	signer     *signer
-	verified   *verifiedCookies
-	store      *redisPool
-	poolKey    string // the Redis settings, naming what is shared across middlewares
-	keyPrefix  string
-	refresh    *refresher    // nil: no session refresh
-	cache      *sessionCache // nil: no cache
-	cacheTTL   time.Duration
-	readTTL    bool // refresh or cache: read each key's TTL with its value
+	cookieName      string
+	signer          *signer
+	verified        *verifiedCookies
+	store           *redisPool
+	poolKey         string // the Redis settings, naming what is shared across middlewares
+	keyPrefix       string
+	refresh         *refresher   // nil: no session refresh
+	verifier        *jwtVerifier // nil: no jwt block
+	bearerKeyPrefix string       // "": opaque tokens are not accepted
+	bearerScheme    string
+	cache           *sessionCache // nil: no cache
+	cacheTTL        time.Duration
+	readTTL         bool // refresh or cache: read each key's TTL with its value
 
 	header      string // canonical header name
 	valuePrefix string // "Bearer " or ""
@@ -140,13 +181,13 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	cookie, err := req.Cookie(m.cookieName)
 	if err != nil {
-		m.serveUnauthenticated(rw, req)
+		serveWithoutSession(m, rw, req)
 		return
 	}
 	now := time.Now()
 	sessionID, ok := sessionFromCookie(m, cookie.Value, now)
 	if !ok {
-		m.serveUnauthenticated(rw, req)
+		serveWithoutSession(m, rw, req)
 		return
 	}
 	key := m.keyPrefix + sessionID
@@ -167,9 +208,15 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if s == nil {
-		m.serveUnauthenticated(rw, req)
+		serveWithoutSession(m, rw, req)
 		return
 	}
+	forward(m, rw, req, s, now, true)
+}
+
+// forward sends an authenticated request on: its requirements met (else 403), its JWT in the header,
+// its claim headers set, and for sessions (not tokens) a refresh when the key is about to expire.
+func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now time.Time, isSession bool) {
 	if m.hasRequirements {
 		if d := m.requirements.check(s.claims); d != nil && !m.exempt(req) {
 			forbidden(rw, m.realm, m.requirements, d)
@@ -183,7 +230,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		setClaimHeaders(req.Header, m.claimHeaders, s.claims)
 	}
 	// A key without expiry (zero redisEnd) is never refreshed.
-	if m.refresh != nil && s.redisEnd != 0 && s.redisEnd-now.UnixNano() < int64(m.refresh.below) {
+	if isSession && m.refresh != nil && s.redisEnd != 0 && s.redisEnd-now.UnixNano() < int64(m.refresh.below) {
 		refreshSession(m, rw, req, s, authorization)
 	}
 	m.next.ServeHTTP(rw, req)
@@ -214,6 +261,12 @@ func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
 	if !ok {
 		// Expired, or not a JWT at all: the session does not authenticate.
 		return nil, nil
+	}
+	if m.verifier != nil && m.verifier.verifyStored {
+		if _, reason := verifyJWT(m.verifier, value, now); reason != "" {
+			logf("middleware %s: a JWT stored in Redis did not verify (%s); treating the request as unauthenticated", m.name, reason)
+			return nil, nil
+		}
 	}
 	s := &session{key: key, jwt: value, claims: claims, read: now.UnixNano()}
 	if ttl >= 0 {

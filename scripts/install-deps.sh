@@ -13,6 +13,8 @@ command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import itsdangerous' 2>/dev/null || missing+=(python3 python3-itsdangerous)
+# PyJWT with its crypto backend checks the JWT test vectors (tools/fixtures/jwt_fixtures.py --check).
+/usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null || missing+=(python3-jwt python3-cryptography)
 if [ -n "${WANT_WRK:-}" ]; then command -v wrk >/dev/null || missing+=(wrk); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"

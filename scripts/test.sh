@@ -22,6 +22,7 @@ if [ -x ../shared/tools/yaegi-pitfalls ]; then
   rm -rf "$plugin_only"
 fi
 /usr/bin/python3 tools/fixtures/itsdangerous_fixtures.py --check
+/usr/bin/python3 tools/fixtures/jwt_fixtures.py --check
 
 servers=$(mktemp -d /tmp/sessionjwt-test.XXXXXX)
 trap 'scripts/test-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
