@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The access-policy keys inside a real Traefik: the sj-api middleware (reject, realm api, /api/health
@@ -133,4 +135,48 @@ func TestAPIAccessPolicy(t *testing.T) {
 			t.Errorf("%s reached the backend without a session", path)
 		}
 	}
+}
+
+// API clients: a JWT from the identity provider verified against its JWKS, an opaque token swapped for the
+// JWT stored under it, and refusals with their status and reason.
+func TestClientTokensThroughTraefik(t *testing.T) {
+	exp := strconv.FormatInt(time.Now().Unix()+600, 10)
+	clientJWT := idpToken(`{"sub":"client-1","iss":"https://idp.example","aud":"orders","exp":` + exp + `}`)
+	res, body := send(t, http.MethodGet, "/tokens/orders", "Authorization", "Bearer "+clientJWT, "X-User-Id", "admin")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("client JWT: status %d, body %q", res.StatusCode, body)
+	}
+	if got := backendSaw(t, body); got.Get("Authorization") != "Bearer "+clientJWT || strings.Join(got.Values("X-User-Id"), "|") != "client-1" {
+		t.Fatalf("client JWT: backend saw Authorization %q, X-User-Id %q", got.Get("Authorization"), got.Values("X-User-Id"))
+	}
+
+	stored := makeJWT(`{"sub":"service-account"}`)
+	opaque := newSession(t, "access:", stored)
+	res, body = send(t, http.MethodGet, "/tokens/orders", "Authorization", "Bearer "+opaque)
+	if res.StatusCode != http.StatusOK || backendSaw(t, body).Get("Authorization") != "Bearer "+stored {
+		t.Fatalf("opaque token: status %d, body %q", res.StatusCode, body)
+	}
+
+	refusals := []struct {
+		name, header string
+		status       int
+		challenge    string
+	}{
+		{"wrong audience", "Bearer " + idpToken(`{"iss":"https://idp.example","aud":"billing","exp":`+exp+`}`), 401, `error_description="invalid_audience"`},
+		{"expired", "Bearer " + idpToken(`{"iss":"https://idp.example","aud":"orders","exp":1000}`), 401, `error_description="expired"`},
+		{"alg none", "Bearer " + makeNoneJWT(`{"iss":"https://idp.example","aud":"orders","exp":`+exp+`}`), 401, `error_description="unsupported_algorithm"`},
+		{"unknown opaque token", "Bearer no-such-token", 401, `error="invalid_token"`},
+		{"wrong scheme", "Basic dXNlcjpwYXNz", 400, `error="invalid_request"`},
+	}
+	for _, r := range refusals {
+		res, body := send(t, http.MethodGet, "/tokens/orders", "Authorization", r.header)
+		if res.StatusCode != r.status || !strings.Contains(res.Header.Get("WWW-Authenticate"), r.challenge) {
+			t.Errorf("%s: status %d, WWW-Authenticate %q, body %q", r.name, res.StatusCode, res.Header.Get("WWW-Authenticate"), body)
+		}
+	}
+}
+
+func makeNoneJWT(claims string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString([]byte(claims)) + "."
 }

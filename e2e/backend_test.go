@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -67,6 +70,12 @@ var sseContinue = make(chan struct{}, 1)
 // and answers two cookies.
 func authHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/.well-known/jwks.json" {
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(rw, `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e2e","x":"%s"}]}`,
+				base64.RawURLEncoding.EncodeToString(idpPublic))
+			return
+		}
 		authMu.Lock()
 		authCalls = append(authCalls, req.Method+" "+req.URL.Path+" "+req.Header.Get("Authorization"))
 		authMu.Unlock()
@@ -81,3 +90,13 @@ var (
 	authCalls      []string
 	refreshCookies = []string{"session_uuid=renewed; Path=/; HttpOnly; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "csrf=x; Path=/"}
 )
+
+// The identity provider's signing key; its JWKS is served by authHandler.
+var idpPublic, idpPrivate, _ = ed25519.GenerateKey(rand.Reader)
+
+// idpToken signs claims as the identity provider would (EdDSA, kid e2e).
+func idpToken(claims string) string {
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(`{"alg":"EdDSA","kid":"e2e"}`)) + "." + enc.EncodeToString([]byte(claims))
+	return input + "." + enc.EncodeToString(ed25519.Sign(idpPrivate, []byte(input)))
+}

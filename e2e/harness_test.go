@@ -343,6 +343,21 @@ http:
           redisTimeout: 300ms
           redisPoolSize: 4
           cacheTTL: 1m
+    sj-tokens:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: reject
+          bearerKeyPrefix: "access:"
+          jwt:
+            jwksURLs: [{{.Auth}}/.well-known/jwks.json]
+            issuers: [https://idp.example]
+            audiences: [orders]
+          claimHeaders:
+            sub: X-User-Id
     sj-bad:
       plugin:
         sessionjwt:
@@ -369,7 +384,7 @@ func (hh *harness) writeDynamic() error {
 	var b bytes.Buffer
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation":  hh.generation,
-		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "bad"},
+		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "tokens", "bad"},
 		"Policies":    []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":      secret,
 		"OtherSecret": otherSecret,
