@@ -20,6 +20,8 @@ type session struct {
 	expires int64 // the end of the Redis key's TTL, or the JWT's exp, whichever is first; 0: neither
 	// redisEnd is when the Redis key expires, 0 when it has no expiry or its TTL was not read.
 	redisEnd int64
+	// verifiedBy is the jwt block that verified the JWT (jwt.verifyStored), nil when none did.
+	verifiedBy *jwtVerifier
 }
 
 // sessionCache is a bounded least-recently-used map from Redis key to session. Only sessions that

@@ -2,7 +2,6 @@ package sessionjwt
 
 import (
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -64,27 +63,21 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 func TestCacheConcurrentAccess(t *testing.T) {
 	c := sharedCache("race-test", 50)
 	now := time.Now().UnixNano()
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				k := strconv.Itoa((g*7 + i) % 80)
-				switch i % 3 {
-				case 0:
-					cachePut(c, &session{key: k, jwt: k, read: now})
-				case 1:
-					if s := cacheGet(c, k, now, time.Minute); s != nil && s.jwt != k {
-						t.Errorf("key %s holds %q", k, s.jwt)
-					}
-				default:
-					cacheDelete(c, k)
+	concurrently(8, func(g int) {
+		for i := 0; i < 500; i++ {
+			k := strconv.Itoa((g*7 + i) % 80)
+			switch i % 3 {
+			case 0:
+				cachePut(c, &session{key: k, jwt: k, read: now})
+			case 1:
+				if s := cacheGet(c, k, now, time.Minute); s != nil && s.jwt != k {
+					t.Errorf("key %s holds %q", k, s.jwt)
 				}
+			default:
+				cacheDelete(c, k)
 			}
-		}(g)
-	}
-	wg.Wait()
+		}
+	})
 	if c.lru.Len() > 50 || c.lru.Len() != len(c.entries) {
 		t.Errorf("%d in the list, %d in the map, bound 50", c.lru.Len(), len(c.entries))
 	}

@@ -208,6 +208,23 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// concurrently runs fn(0) to fn(n-1) in n goroutines and waits for them all. The go statement starts a
+// named function: Yaegi v0.16.1 was seen (once in about 25 runs) to panic with "call of nil function"
+// when go started a function literal in a loop, as in traefik/yaegi#1663.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go runConcurrently(&wg, fn, i)
+	}
+	wg.Wait()
+}
+
+func runConcurrently(wg *sync.WaitGroup, fn func(i int), i int) {
+	defer wg.Done()
+	fn(i)
+}
+
 // waitFor polls cond until it holds or the limit passes.
 func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()

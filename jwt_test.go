@@ -268,20 +268,14 @@ func TestClientJWTWithJWKSURL(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	j.serve(`{"keys":[` + first.jwk() + `,` + second.jwk() + `]}`)
 	rotated := second.sign(claims)
-	var wg sync.WaitGroup
 	var ok atomic.Int32
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := requestWithCookie("", "")
-			req.Header.Set("Authorization", "Bearer "+rotated)
-			if serve(h, req).Code == 200 {
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(50, func(i int) {
+		req := requestWithCookie("", "")
+		req.Header.Set("Authorization", "Bearer "+rotated)
+		if serve(h, req).Code == 200 {
+			ok.Add(1)
+		}
+	})
 	if ok.Load() != 50 || j.fetches.Load() != 2 {
 		t.Errorf("after rotation: %d of 50 requests passed, %d fetches in all; want 50 and 2", ok.Load(), j.fetches.Load())
 	}
@@ -403,5 +397,53 @@ func TestVerifyStoredAndHMAC(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+goodJWT)
 	if rec := serve(h, req); rec.Code != 200 {
 		t.Errorf("HS256 client token: status %d", rec.Code)
+	}
+}
+
+// Middlewares share a cache by Redis settings; one that verifies stored JWTs never trusts an entry that
+// another one, which does not, put there.
+func TestVerifyStoredWithASharedCache(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	forged := randomID(t)
+	storeSession(t, forged, hs256(strings.Repeat("x", 32), `{"sub":"u1","exp":`+future()+`}`))
+	trusting, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
+	verifying, next := newTestMiddleware(t, func(c *Config) {
+		c.CacheTTL = "1m"
+		c.Unauthenticated = "reject"
+		c.JWT.HMACSecret = secret
+		c.JWT.VerifyStored = true
+	})
+	if trusting.(*SessionJWT).cache != verifying.(*SessionJWT).cache {
+		t.Fatal("the two middlewares do not share a cache; the test needs them to")
+	}
+	captureLog(t)
+	if rec := serve(trusting, requestWithCookie("session_uuid", signedCookie(t, trusting, forged))); rec.Code != 200 {
+		t.Fatalf("the trusting middleware: status %d", rec.Code)
+	}
+	runPolicyCases(t, verifying, next, []policyCase{
+		{name: "cached by the other middleware, forged", target: "/api", session: forged, status: 401, backend: "-"},
+	})
+}
+
+// Opaque tokens use the session cache too.
+func TestOpaqueTokenCached(t *testing.T) {
+	token := "tok-" + randomID(t)
+	storeSession(t, "access:"+token, testJWT)
+	h, _ := newTestMiddleware(t, func(c *Config) {
+		c.Unauthenticated = "reject"
+		c.BearerKeyPrefix = "access:"
+		c.CacheTTL = "1m"
+	})
+	call := func() int {
+		req := requestWithCookie("", "")
+		req.Header.Set("Authorization", "Bearer "+token)
+		return serve(h, req).Code
+	}
+	if call() != 200 {
+		t.Fatal("first request refused")
+	}
+	dialAdmin(t, "tcp", testEnv(t, "SESSIONJWT_TEST_REDIS")).do("DEL", "access:"+token)
+	if got := call(); got != 200 {
+		t.Errorf("a cached opaque token: status %d, want 200 from the cache", got)
 	}
 }

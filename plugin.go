@@ -193,8 +193,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	key := m.keyPrefix + sessionID
 	var s *session
 	if m.cache != nil {
-		// A hit is looked up here rather than in sessionFor: each interpreted call costs microseconds.
-		s = cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL)
+		s = cachedSession(m, key, now)
 	}
 	if s == nil {
 		s, err = sessionFor(m, key, now)
@@ -236,6 +235,16 @@ func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *sessio
 	m.next.ServeHTTP(rw, req)
 }
 
+// cachedSession returns the cached session under key, unless this middleware verifies stored JWTs and
+// another one (which may not, or may trust other keys) put it there: then it is read again.
+func cachedSession(m *SessionJWT, key string, now time.Time) *session {
+	s := cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL)
+	if s != nil && m.verifier != nil && m.verifier.verifyStored && s.verifiedBy != m.verifier {
+		return nil
+	}
+	return s
+}
+
 // sessionFor reads the session stored under key from Redis, and caches it when the cache is on. It
 // returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an error
 // when Redis could not answer.
@@ -262,13 +271,15 @@ func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
 		// Expired, or not a JWT at all: the session does not authenticate.
 		return nil, nil
 	}
+	var verifiedBy *jwtVerifier
 	if m.verifier != nil && m.verifier.verifyStored {
 		if _, reason := verifyJWT(m.verifier, value, now); reason != "" {
 			logf("middleware %s: a JWT stored in Redis did not verify (%s); treating the request as unauthenticated", m.name, reason)
 			return nil, nil
 		}
+		verifiedBy = m.verifier
 	}
-	s := &session{key: key, jwt: value, claims: claims, read: now.UnixNano()}
+	s := &session{key: key, jwt: value, claims: claims, read: now.UnixNano(), verifiedBy: verifiedBy}
 	if ttl >= 0 {
 		s.redisEnd = s.read + ttl*int64(time.Second)
 		s.expires = s.redisEnd

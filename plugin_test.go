@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,19 +292,13 @@ func TestManyNewCallsShareOnePool(t *testing.T) {
 		handlers = append(handlers, h)
 	}
 	cookie := signedCookie(t, handlers[0], id)
-	var wg sync.WaitGroup
 	var failures atomic.Int64
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func(h http.Handler) {
-			defer wg.Done()
-			rec := serve(h, requestWithCookie("session_uuid", cookie))
-			if rec.Code != http.StatusOK {
-				failures.Add(1)
-			}
-		}(handlers[i%len(handlers)])
-	}
-	wg.Wait()
+	concurrently(200, func(i int) {
+		rec := serve(handlers[i%len(handlers)], requestWithCookie("session_uuid", cookie))
+		if rec.Code != http.StatusOK {
+			failures.Add(1)
+		}
+	})
 	if failures.Load() != 0 {
 		t.Fatalf("%d requests failed", failures.Load())
 	}

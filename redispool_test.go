@@ -115,18 +115,12 @@ func TestPoolStaysWithinSize(t *testing.T) {
 	admin.do("SELECT", "5")
 	admin.do("SET", key, "v", "EX", "60")
 
-	var wg sync.WaitGroup
 	errs := make(chan error, 200)
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || string(v) != "v" {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(200, func(i int) {
+		if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || string(v) != "v" {
+			errs <- err
+		}
+	})
 	close(errs)
 	for err := range errs {
 		t.Errorf("get under load: %v", err)

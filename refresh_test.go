@@ -139,22 +139,16 @@ func TestRefreshStormCausesOneCall(t *testing.T) {
 			c.CacheTTL = cacheTTL
 		})
 		cookie := signedCookie(t, h, id)
-		var wg sync.WaitGroup
 		var ok, renewed atomic.Int32
-		for i := 0; i < 200; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rec := serve(h, requestWithCookie("session_uuid", cookie))
-				if rec.Code == http.StatusOK {
-					ok.Add(1)
-				}
-				if rec.Header().Get("Set-Cookie") != "" {
-					renewed.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
+		concurrently(200, func(i int) {
+			rec := serve(h, requestWithCookie("session_uuid", cookie))
+			if rec.Code == http.StatusOK {
+				ok.Add(1)
+			}
+			if rec.Header().Get("Set-Cookie") != "" {
+				renewed.Add(1)
+			}
+		})
 		if got := a.calls.Load(); got != 1 {
 			t.Errorf("cacheTTL %q: %d refresh calls for 200 concurrent requests, want 1", cacheTTL, got)
 		}

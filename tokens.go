@@ -49,7 +49,15 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 		m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", "")
 		return
 	}
-	s, err := sessionFor(m, m.bearerKeyPrefix+token, now)
+	key := m.bearerKeyPrefix + token
+	var s *session
+	var err error
+	if m.cache != nil {
+		s = cachedSession(m, key, now)
+	}
+	if s == nil {
+		s, err = sessionFor(m, key, now)
+	}
 	if err != nil {
 		if m.failOpen || m.exempt(req) {
 			m.serveUnauthenticated(rw, req)
