@@ -190,6 +190,8 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		serveWithoutSession(m, rw, req)
 		return
 	}
+	// The same lookup as serveWithoutSession's for tokens, written out here: on the path of every request,
+	// a helper's call frame would cost the interpreter microseconds.
 	key := m.keyPrefix + sessionID
 	var s *session
 	if m.cache != nil {
@@ -199,11 +201,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		s, err = sessionFor(m, key, now)
 	}
 	if err != nil {
-		if m.failOpen || m.exempt(req) {
-			m.serveUnauthenticated(rw, req)
-			return
-		}
-		writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
+		m.serveStoreFailure(rw, req)
 		return
 	}
 	if s == nil {
@@ -293,6 +291,16 @@ func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
 		cachePut(m.cache, s)
 	}
 	return s, nil
+}
+
+// serveStoreFailure answers when Redis could not: the redisFailure policy, except on exempt requests,
+// which authentication never blocks.
+func (m *SessionJWT) serveStoreFailure(rw http.ResponseWriter, req *http.Request) {
+	if m.failOpen || m.exempt(req) {
+		m.serveUnauthenticated(rw, req)
+		return
+	}
+	writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
 }
 
 // exempt reports a request that authentication never blocks: a public path or a CORS preflight.

@@ -59,11 +59,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 		s, err = sessionFor(m, key, now)
 	}
 	if err != nil {
-		if m.failOpen || m.exempt(req) {
-			m.serveUnauthenticated(rw, req)
-			return
-		}
-		writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
+		m.serveStoreFailure(rw, req)
 		return
 	}
 	if s == nil {
