@@ -34,24 +34,29 @@ type jwtVerifier struct {
 }
 
 // keysFor returns the keys a token with kid may be signed with. An unknown kid makes the JWKS URLs be
-// fetched again (at most once per minInterval each) before giving up.
+// fetched again (at most once per minInterval each) before giving up. However many fetches it waits for,
+// a request waits at most v.timeout in all.
 func keysFor(v *jwtVerifier, kid string, now time.Time) []jwtKey {
-	keys := matchingKeys(v, kid, now)
+	deadline := now.Add(v.timeout)
+	keys := matchingKeys(v, kid, now, deadline)
 	if len(keys) > 0 || kid == "" || len(v.remote) == 0 {
 		return keys
 	}
 	for _, c := range v.remote {
-		refetch(c, v, now)
+		refetch(c, v, now, deadline)
 	}
-	return matchingKeys(v, kid, now)
+	return matchingKeys(v, kid, now, deadline)
 }
 
-// hasKey reports whether any key carries kid (or, for kid "", whether there is any key at all).
+// hasKey reports whether any key at hand carries kid (or, for kid "", whether there is any key at all).
+// It never fetches.
 func hasKey(v *jwtVerifier, kid string, now time.Time) bool {
-	return len(matchingKeys(v, kid, now)) > 0
+	return len(matchingKeys(v, kid, now, time.Time{})) > 0
 }
 
-func matchingKeys(v *jwtVerifier, kid string, now time.Time) []jwtKey {
+// matchingKeys collects the keys for kid; remote ones are fetched when needed, waiting until deadline at
+// most (a zero deadline: only the keys at hand).
+func matchingKeys(v *jwtVerifier, kid string, now, deadline time.Time) []jwtKey {
 	var out []jwtKey
 	for _, k := range v.static {
 		if kid == "" || k.kid == "" || k.kid == kid {
@@ -59,7 +64,7 @@ func matchingKeys(v *jwtVerifier, kid string, now time.Time) []jwtKey {
 		}
 	}
 	for _, c := range v.remote {
-		for _, k := range remoteKeys(c, v, now) {
+		for _, k := range remoteKeys(c, v, now, deadline) {
 			if kid == "" || k.kid == "" || k.kid == kid {
 				out = append(out, k)
 			}
@@ -96,14 +101,17 @@ func sharedJWKS(url string) *jwksCache {
 	return c
 }
 
-// remoteKeys returns the cached keys of c. Never fetched: fetch now (waiting at most v.timeout).
+// remoteKeys returns the cached keys of c. Never fetched: fetch now (waiting until deadline at most).
 // Older than v.refresh: fetch in the background and answer with the keys at hand.
-func remoteKeys(c *jwksCache, v *jwtVerifier, now time.Time) []jwtKey {
+func remoteKeys(c *jwksCache, v *jwtVerifier, now, deadline time.Time) []jwtKey {
 	c.mu.Lock()
 	keys, fetched := c.keys, c.fetched
 	c.mu.Unlock()
+	if deadline.IsZero() {
+		return keys
+	}
 	if fetched.IsZero() {
-		refetch(c, v, now)
+		refetch(c, v, now, deadline)
 		c.mu.Lock()
 		keys = c.keys
 		c.mu.Unlock()
@@ -116,13 +124,13 @@ func remoteKeys(c *jwksCache, v *jwtVerifier, now time.Time) []jwtKey {
 }
 
 // refetch fetches c unless it was tried within v.minInterval, and waits for the fetch (its own or one
-// already in flight) at most v.timeout.
-func refetch(c *jwksCache, v *jwtVerifier, now time.Time) {
+// already in flight) until deadline at most.
+func refetch(c *jwksCache, v *jwtVerifier, now, deadline time.Time) {
 	done := startFetch(c, v, now)
 	if done == nil {
 		return
 	}
-	timer := time.NewTimer(v.timeout)
+	timer := time.NewTimer(deadline.Sub(now))
 	defer timer.Stop()
 	select {
 	case <-done:
