@@ -1,6 +1,7 @@
 package sessionjwt
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -121,6 +122,23 @@ func remoteKeys(c *jwksCache, v *jwtVerifier, now, deadline time.Time) []jwtKey 
 		startFetch(c, v, now) // a routine refresh: the request does not wait for it
 	}
 	return keys
+}
+
+// refreshJWKS refetches v's JWKS URLs every v.refresh until ctx ends. Several middlewares may run one
+// for the same URL: startFetch still fetches each URL at most once per minInterval.
+func refreshJWKS(ctx context.Context, v *jwtVerifier) {
+	ticker := time.NewTicker(v.refresh)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for _, c := range v.remote {
+			startFetch(c, v, time.Now())
+		}
+	}
 }
 
 // refetch fetches c unless it was tried within v.minInterval, and waits for the fetch (its own or one

@@ -448,3 +448,31 @@ func TestOpaqueTokenCached(t *testing.T) {
 		t.Errorf("a cached opaque token: status %d, want 200 from the cache", got)
 	}
 }
+
+// The refresher started by New refetches on its interval without requests, and stops with New's ctx, as
+// Traefik cancels it when a new configuration replaces this one.
+func TestJWKSRefresherFollowsNewContext(t *testing.T) {
+	j := newJWKSServer(t, `{"keys":[`+newEdSigner(t, "k").jwk()+`]}`)
+	cfg := CreateConfig()
+	cfg.SecretKey = testSecret
+	cfg.RedisURL = "redis://" + testEnv(t, "SESSIONJWT_TEST_REDIS") + "/0"
+	cfg.JWT.JWKSURLs = []string{j.url}
+	cfg.JWT.JWKSRefresh = "100ms"
+	cfg.JWT.JWKSMinInterval = "50ms"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := New(ctx, &backend{}, cfg, "refresher"); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.fetches.Load(); got != 0 {
+		t.Fatalf("New fetched the JWKS %d times", got)
+	}
+	waitFor(t, 3*time.Second, "two refreshes without requests", func() bool { return j.fetches.Load() >= 2 })
+	cancel()
+	time.Sleep(150 * time.Millisecond) // a fetch started just before the cancel may still land
+	stopped := j.fetches.Load()
+	time.Sleep(500 * time.Millisecond)
+	if got := j.fetches.Load(); got != stopped {
+		t.Errorf("%d fetches after the context ended, want none", got-stopped)
+	}
+}

@@ -162,7 +162,8 @@ type SessionJWT struct {
 }
 
 // New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
-// it without a network, and Redis may come up after Traefik.
+// it without a network, and Redis may come up after Traefik. With JWKS URLs it starts their refresher,
+// which first fetches one interval later.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
 	m, err := newSessionJWT(config)
 	if err != nil {
@@ -170,6 +171,10 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	}
 	m.next = next
 	m.name = name
+	if m.verifier != nil && len(m.verifier.remote) > 0 && ctx != nil {
+		// Traefik cancels ctx when this configuration is replaced, which ends the refresher.
+		go refreshJWKS(ctx, m.verifier)
+	}
 	return m, nil
 }
 
