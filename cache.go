@@ -86,7 +86,8 @@ func cachePut(c *sessionCache, s *session) {
 	if c.lru.Len() > c.size {
 		oldest := c.lru.Back()
 		c.lru.Remove(oldest)
-		delete(c.entries, oldest.Value.(*session).key)
+		evicted := oldest.Value.(*session)
+		delete(c.entries, evicted.key)
 	}
 }
 

@@ -132,10 +132,12 @@ func TestCachedSessions(t *testing.T) {
 	// Middlewares with the same Redis settings share one cache; other settings get their own.
 	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s" })
 	h3, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s"; c.CacheSize = 5 })
-	if h.(*SessionJWT).cache != h2.(*SessionJWT).cache || h.(*SessionJWT).cache == h3.(*SessionJWT).cache {
+	m1, m2, m3 := h.(*SessionJWT), h2.(*SessionJWT), h3.(*SessionJWT)
+	if m1.cache != m2.cache || m1.cache == m3.cache {
 		t.Error("caches are not shared by Redis settings and size")
 	}
-	if h4, _ := newTestMiddleware(t, nil); h4.(*SessionJWT).cache != nil {
+	h4, _ := newTestMiddleware(t, nil)
+	if m4 := h4.(*SessionJWT); m4.cache != nil {
 		t.Error("the cache is on by default")
 	}
 }

@@ -414,7 +414,7 @@ func TestVerifyStoredWithASharedCache(t *testing.T) {
 		c.JWT.HMACSecret = secret
 		c.JWT.VerifyStored = true
 	})
-	if trusting.(*SessionJWT).cache != verifying.(*SessionJWT).cache {
+	if mt, mv := trusting.(*SessionJWT), verifying.(*SessionJWT); mt.cache != mv.cache {
 		t.Fatal("the two middlewares do not share a cache; the test needs them to")
 	}
 	captureLog(t)
