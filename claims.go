@@ -58,7 +58,7 @@ type decodedJWT struct {
 }
 
 const (
-	maxDecoded     = 10000 // when full, the map starts afresh
+	maxDecoded     = 4096 // when full, the map starts afresh; at most about 4096 x 2 x maxDecodedSize bytes
 	maxDecodedSize = 4096  // longer JWTs are decoded every time
 )
 
