@@ -59,7 +59,7 @@ type decodedJWT struct {
 
 const (
 	maxDecoded     = 4096 // when full, the map starts afresh; at most about 4096 x 2 x maxDecodedSize bytes
-	maxDecodedSize = 4096  // longer JWTs are decoded every time
+	maxDecodedSize = 4096 // longer JWTs are decoded every time
 )
 
 // claimsOf returns the claims and exp of a JWT (see decodeClaims), from memory when it was decoded before.
