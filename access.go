@@ -19,8 +19,7 @@ type publicPaths struct {
 // notCanonical are characters after which a path has more than one reading: ";" starts path parameters
 // that some servers drop ("/public/..;/admin"), "%" is left over from double encoding, "\" is a slash to
 // some servers, "#" and control characters have no business in a path. Such a path is never public.
-const notCanonical = ";%\\#\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
-	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+const notCanonical = ";%\\#" + controlChars
 
 func newPublicPaths(entries []string) (publicPaths, error) {
 	p := publicPaths{exact: map[string]bool{}}
@@ -142,7 +141,7 @@ func parseLoginURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	bad := err != nil || u.Fragment != "" || u.User != nil || !headerSafe(s) || strings.Contains(s, "\\")
 	if !bad && u.IsAbs() {
-		bad = (u.Scheme != "http" && u.Scheme != "https") || u.Host == ""
+		bad = !isServiceAddress(u)
 	} else if !bad {
 		bad = u.Host != "" || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//")
 	}

@@ -256,8 +256,7 @@ func newRequirements(c *Config) (requirements, error) {
 		r.scopes = append(r.scopes, s)
 	}
 	if c.MinimumLevel != "" {
-		level, err := strconv.ParseFloat(strings.TrimSpace(c.MinimumLevel), 64)
-		ok := err == nil && !math.IsNaN(level) && !math.IsInf(level, 0)
+		level, ok := claimNumber(json.RawMessage(c.MinimumLevel)) // read as the level claim is
 		if !ok {
 			return r, fmt.Errorf("minimumLevel %q is not a number (e.g. 3 or 3.1)", c.MinimumLevel)
 		}

@@ -109,8 +109,8 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	}
 	var cacheTTL time.Duration
 	if c.CacheTTL != "" {
-		if cacheTTL, err = time.ParseDuration(c.CacheTTL); err != nil || cacheTTL <= 0 {
-			return nil, fmt.Errorf("cacheTTL %q is not a positive Go duration (e.g. \"10s\"), or empty for no cache", c.CacheTTL)
+		if cacheTTL, err = positiveDuration("cacheTTL", c.CacheTTL, "10s"); err != nil {
+			return nil, err
 		}
 		if c.CacheSize < 1 {
 			return nil, fmt.Errorf("cacheSize %d must be at least 1", c.CacheSize)
@@ -145,7 +145,6 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		bearerScheme:    c.BearerScheme,
 		cache:           cache,
 		cacheTTL:        cacheTTL,
-		readTTL:         refresh != nil || cache != nil,
 		header:          header,
 		valuePrefix:     valuePrefix,
 		unauthenticated: c.Unauthenticated,
@@ -166,18 +165,39 @@ func refreshSettings(c *Config) (*refresher, error) {
 	if c.RefreshURL == "" {
 		return nil, nil
 	}
-	if err := parseRefreshURL(c.RefreshURL); err != nil {
+	if !isServiceURL(c.RefreshURL) {
+		// The value is not repeated: it might hold credentials.
+		return nil, errors.New("refreshURL is not an absolute http(s) URL without credentials " +
+			"(e.g. \"http://auth:8000/auth/v1/refresh\")")
+	}
+	below, err := positiveDuration("refreshBelow", c.RefreshBelow, "4h")
+	if err != nil {
 		return nil, err
 	}
-	below, err := time.ParseDuration(c.RefreshBelow)
-	if err != nil || below <= 0 {
-		return nil, fmt.Errorf("refreshBelow %q is not a positive Go duration (e.g. \"4h\")", c.RefreshBelow)
-	}
-	timeout, err := time.ParseDuration(c.RefreshTimeout)
-	if err != nil || timeout <= 0 {
-		return nil, fmt.Errorf("refreshTimeout %q is not a positive Go duration (e.g. \"1s\")", c.RefreshTimeout)
+	timeout, err := positiveDuration("refreshTimeout", c.RefreshTimeout, "1s")
+	if err != nil {
+		return nil, err
 	}
 	return &refresher{url: c.RefreshURL, below: below, timeout: timeout}, nil
+}
+
+// positiveDuration parses the Go duration a key holds, which must be above zero.
+func positiveDuration(key, value, example string) (time.Duration, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q is not a positive Go duration (e.g. %q)", key, value, example)
+	}
+	return d, nil
+}
+
+// isServiceURL reports an absolute http(s) URL with a host and neither credentials nor a fragment.
+func isServiceURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && isServiceAddress(u)
+}
+
+func isServiceAddress(u *url.URL) bool {
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Fragment == ""
 }
 
 // readSecrets returns the itsdangerous secrets, oldest first, from exactly one of the three keys.
@@ -248,8 +268,8 @@ func redisSettings(c *Config) (redisOptions, error) {
 			return o, err
 		}
 	}
-	if o.timeout, err = time.ParseDuration(c.RedisTimeout); err != nil || o.timeout <= 0 {
-		return o, fmt.Errorf("redisTimeout %q is not a positive Go duration (e.g. \"500ms\")", c.RedisTimeout)
+	if o.timeout, err = positiveDuration("redisTimeout", c.RedisTimeout, "500ms"); err != nil {
+		return o, err
 	}
 	if c.RedisPoolSize < 1 {
 		return o, fmt.Errorf("redisPoolSize %d must be at least 1", c.RedisPoolSize)
@@ -274,7 +294,7 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 	}
 	v := &jwtVerifier{algorithms: map[string]bool{}, issuers: c.Issuers, audiences: c.Audiences, verifyStored: c.VerifyStored}
 	for i, u := range c.JWKSURLs {
-		if err := parseRefreshURL(u); err != nil {
+		if !isServiceURL(u) {
 			return nil, fmt.Errorf("jwt.jwksURLs[%d] is not an absolute http(s) URL without credentials", i)
 		}
 		v.remote = append(v.remote, sharedJWKS(u))
@@ -351,20 +371,14 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 		return nil, fmt.Errorf("jwt.leeway %q is not a Go duration of at least 0 (e.g. \"30s\")", c.Leeway)
 	}
 	v.leeway = leeway
-	durations := []struct {
-		key, value string
-		into       *time.Duration
-	}{
-		{"jwt.jwksRefresh", c.JWKSRefresh, &v.refresh},
-		{"jwt.jwksMinInterval", c.JWKSMinInterval, &v.minInterval},
-		{"jwt.jwksTimeout", c.JWKSTimeout, &v.timeout},
+	if v.refresh, err = positiveDuration("jwt.jwksRefresh", c.JWKSRefresh, "1h"); err != nil {
+		return nil, err
 	}
-	for _, d := range durations {
-		dur, err := time.ParseDuration(d.value)
-		if err != nil || dur <= 0 {
-			return nil, fmt.Errorf("%s %q is not a positive Go duration", d.key, d.value)
-		}
-		*d.into = dur
+	if v.minInterval, err = positiveDuration("jwt.jwksMinInterval", c.JWKSMinInterval, "1m"); err != nil {
+		return nil, err
+	}
+	if v.timeout, err = positiveDuration("jwt.jwksTimeout", c.JWKSTimeout, "3s"); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

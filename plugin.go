@@ -143,7 +143,6 @@ type SessionJWT struct {
 	bearerScheme    string
 	cache           *sessionCache // nil: no cache
 	cacheTTL        time.Duration
-	readTTL         bool // refresh or cache: read each key's TTL with its value
 
 	header      string // canonical header name
 	valuePrefix string // "Bearer " or ""
@@ -255,7 +254,7 @@ func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
 	var jwt []byte
 	var err error
 	ttl := int64(-1)
-	if m.readTTL {
+	if m.refresh != nil || m.cache != nil { // both need each key's TTL, read with its value
 		jwt, ttl, err = redisGetTTL(m.store, key, now.Add(m.store.opts.timeout))
 	} else {
 		jwt, err = redisGet(m.store, key, now.Add(m.store.opts.timeout))

@@ -2,7 +2,6 @@ package sessionjwt
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -107,15 +106,4 @@ func urlErrorCause(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// parseRefreshURL accepts an absolute http(s) URL without credentials.
-func parseRefreshURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		// The value is not repeated: it might hold credentials.
-		return errors.New("refreshURL is not an absolute http(s) URL without credentials " +
-			"(e.g. \"http://auth:8000/auth/v1/refresh\")")
-	}
-	return nil
 }
