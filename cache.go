@@ -11,17 +11,20 @@ import (
 // session is what a Redis key led to: the JWT to forward and its decoded claims. With the cache on,
 // sessions are kept in memory and shared by every middleware using the same Redis settings.
 type session struct {
-	key    string // the Redis key
-	jwt    string
-	claims map[string]json.RawMessage
+	key           string // the Redis key
+	jwt           string
+	authorization string // the header value forwarded: jwt after the middleware's header prefix
+	claims        map[string]json.RawMessage
 
 	// Times are Unix nanoseconds: under Yaegi, integer comparisons cost a fraction of time.Time's methods.
 	read    int64 // when it was read from Redis
-	expires int64 // the end of the Redis key's TTL, or the JWT's exp, whichever is first; 0: neither
+	expires int64 // the end of the Redis key's TTL, or the JWT's exp, whichever is first; noExpiry: neither
 	// redisEnd is when the Redis key expires, 0 when it has no expiry or its TTL was not read.
 	redisEnd int64
 	// verifiedBy is the jwt block that verified the JWT (jwt.verifyStored), nil when none did.
 	verifiedBy *jwtVerifier
+	// element is the session's place in its cache's LRU list, guarded by the cache's mutex.
+	element *list.Element
 }
 
 // sessionCache is a bounded least-recently-used map from Redis key to session. Only sessions that
@@ -29,8 +32,8 @@ type session struct {
 type sessionCache struct {
 	mu      sync.Mutex
 	size    int
-	entries map[string]*list.Element // of *session
-	lru     *list.List               // front: most recently used
+	entries map[string]*session
+	lru     *list.List // of *session; front: most recently used
 }
 
 // Like pools, caches live at package level: one per Redis settings and size, shared by middlewares and
@@ -46,56 +49,58 @@ func sharedCache(poolKey string, size int) *sessionCache {
 	defer cachesMu.Unlock()
 	c := caches[key]
 	if c == nil {
-		c = &sessionCache{size: size, entries: map[string]*list.Element{}, lru: list.New()}
+		c = &sessionCache{size: size, entries: map[string]*session{}, lru: list.New()}
 		caches[key] = c
 	}
 	return c
 }
 
 // cacheGet returns the session cached under key when it is younger than maxAge and has not expired.
-// maxAge is the reader's own cacheTTL: middlewares sharing a cache may have different ones.
+// maxAge is the reader's own cacheTTL: middlewares sharing a cache may have different ones. A reader that
+// verifies stored JWTs passes its verifier and gets only sessions that verifier checked: another
+// middleware may verify nothing, or trust other keys.
 // It is on every request's path, so it unlocks by hand: a defer costs the interpreter more than the rest.
-func cacheGet(c *sessionCache, key string, now int64, maxAge time.Duration) *session {
+func cacheGet(c *sessionCache, key string, now int64, maxAge time.Duration, verifiedBy *jwtVerifier) *session {
 	c.mu.Lock()
-	el := c.entries[key]
-	if el == nil {
-		c.mu.Unlock()
-		return nil
+	s := c.entries[key]
+	if s != nil {
+		if now < s.expires && now-s.read < int64(maxAge) {
+			c.lru.MoveToFront(s.element)
+		} else {
+			cacheRemove(c, s)
+			s = nil
+		}
 	}
-	s := el.Value.(*session)
-	if now-s.read >= int64(maxAge) || (s.expires != 0 && now >= s.expires) {
-		c.lru.Remove(el)
-		delete(c.entries, key)
-		c.mu.Unlock()
-		return nil
-	}
-	c.lru.MoveToFront(el)
 	c.mu.Unlock()
+	if s != nil && verifiedBy != nil && s.verifiedBy != verifiedBy {
+		return nil
+	}
 	return s
+}
+
+// cacheRemove drops an entry; the caller holds c.mu.
+func cacheRemove(c *sessionCache, s *session) {
+	c.lru.Remove(s.element)
+	delete(c.entries, s.key)
 }
 
 func cachePut(c *sessionCache, s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el := c.entries[s.key]; el != nil {
-		el.Value = s
-		c.lru.MoveToFront(el)
-		return
+	if old := c.entries[s.key]; old != nil {
+		cacheRemove(c, old)
 	}
-	c.entries[s.key] = c.lru.PushFront(s)
+	s.element = c.lru.PushFront(s)
+	c.entries[s.key] = s
 	if c.lru.Len() > c.size {
-		oldest := c.lru.Back()
-		c.lru.Remove(oldest)
-		evicted := oldest.Value.(*session)
-		delete(c.entries, evicted.key)
+		cacheRemove(c, c.lru.Back().Value.(*session))
 	}
 }
 
 func cacheDelete(c *sessionCache, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el := c.entries[key]; el != nil {
-		c.lru.Remove(el)
-		delete(c.entries, key)
+	if s := c.entries[key]; s != nil {
+		cacheRemove(c, s)
 	}
 }

@@ -23,12 +23,12 @@ func TestCacheExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := sharedCache("expiry-test-"+tt.name, 10)
-		var expires int64
+		expires := noExpiry
 		if !tt.expires.IsZero() {
 			expires = tt.expires.UnixNano()
 		}
 		cachePut(c, &session{key: "k", jwt: "j", read: t0.UnixNano(), expires: expires})
-		if got := cacheGet(c, "k", t0.Add(tt.at).UnixNano(), tt.maxAge) != nil; got != tt.hit {
+		if got := cacheGet(c, "k", t0.Add(tt.at).UnixNano(), tt.maxAge, nil) != nil; got != tt.hit {
 			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
 		}
 		if !tt.hit && len(c.entries) != 0 {
@@ -41,12 +41,12 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c := sharedCache("lru-test", 3)
 	now := time.Now().UnixNano()
 	for _, k := range []string{"a", "b", "c"} {
-		cachePut(c, &session{key: k, read: now})
+		cachePut(c, &session{key: k, read: now, expires: noExpiry})
 	}
-	cacheGet(c, "a", now, time.Minute) // a is now the most recently used; b the least
-	cachePut(c, &session{key: "d", read: now})
+	cacheGet(c, "a", now, time.Minute, nil) // a is now the most recently used; b the least
+	cachePut(c, &session{key: "d", read: now, expires: noExpiry})
 	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
-		if got := cacheGet(c, k, now, time.Minute) != nil; got != want {
+		if got := cacheGet(c, k, now, time.Minute, nil) != nil; got != want {
 			t.Errorf("%s cached = %v, want %v", k, got, want)
 		}
 	}
@@ -54,8 +54,8 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("%d entries in the list, %d in the map; want 3", c.lru.Len(), len(c.entries))
 	}
 	// Putting a key again replaces it without growing the cache.
-	cachePut(c, &session{key: "a", jwt: "new", read: now})
-	if s := cacheGet(c, "a", now, time.Minute); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
+	cachePut(c, &session{key: "a", jwt: "new", read: now, expires: noExpiry})
+	if s := cacheGet(c, "a", now, time.Minute, nil); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
 		t.Errorf("replacing a key: %+v, %d entries", s, c.lru.Len())
 	}
 }
@@ -68,9 +68,9 @@ func TestCacheConcurrentAccess(t *testing.T) {
 			k := strconv.Itoa((g*7 + i) % 80)
 			switch i % 3 {
 			case 0:
-				cachePut(c, &session{key: k, jwt: k, read: now})
+				cachePut(c, &session{key: k, jwt: k, read: now, expires: noExpiry})
 			case 1:
-				if s := cacheGet(c, k, now, time.Minute); s != nil && s.jwt != k {
+				if s := cacheGet(c, k, now, time.Minute, nil); s != nil && s.jwt != k {
 					t.Errorf("key %s holds %q", k, s.jwt)
 				}
 			default:

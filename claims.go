@@ -45,16 +45,17 @@ func decodeClaims(jwt string, now time.Time) (map[string]json.RawMessage, float6
 
 // Decoding a payload costs the interpreter about as much as the rest of a request's own work, and a
 // session's JWT is the same string request after request. decodedJWTs remembers the decoding of recent
-// JWTs, keyed by the whole JWT, so that a repeated one costs one map lookup; exp is still compared with
-// the clock on every request.
+// JWTs, keyed by the whole JWT, so that a repeated one costs one map lookup; its expiry is still compared
+// with the clock on every request.
 var (
 	decodedMu   sync.RWMutex
-	decodedJWTs = map[string]decodedJWT{}
+	decodedJWTs = map[string]*decodedJWT{}
 )
 
+// decodedJWT is what decodeClaims read from a JWT.
 type decodedJWT struct {
-	claims map[string]json.RawMessage // shared, never written after decoding
-	exp    float64
+	claims  map[string]json.RawMessage // shared, never written after decoding
+	expires int64                      // Unix nanoseconds from when exp has passed; noExpiry without exp
 }
 
 const (
@@ -62,27 +63,39 @@ const (
 	maxDecodedSize = 4096 // longer JWTs are decoded every time
 )
 
-// claimsOf returns the claims and exp of a JWT (see decodeClaims), from memory when it was decoded before.
-func claimsOf(jwt string, now time.Time) (map[string]json.RawMessage, float64, bool) {
+// rememberedClaims returns the decoding of a JWT decoded before, nil when there is none.
+func rememberedClaims(jwt string) *decodedJWT {
 	decodedMu.RLock()
-	d, ok := decodedJWTs[jwt]
+	d := decodedJWTs[jwt]
 	decodedMu.RUnlock()
-	if ok {
-		if d.exp != 0 && !(d.exp > float64(now.Unix())) {
-			return nil, 0, false
-		}
-		return d.claims, d.exp, true
+	return d
+}
+
+// decodeAndRemember decodes a JWT (see decodeClaims) and remembers it; nil when it does not authenticate.
+func decodeAndRemember(jwt string, now int64) *decodedJWT {
+	claims, exp, ok := decodeClaims(jwt, time.Unix(0, now))
+	if !ok {
+		return nil
 	}
-	claims, exp, ok := decodeClaims(jwt, now)
-	if ok && len(jwt) <= maxDecodedSize {
+	d := &decodedJWT{claims: claims, expires: expiresAt(exp)}
+	if len(jwt) <= maxDecodedSize {
 		decodedMu.Lock()
 		if len(decodedJWTs) >= maxDecoded {
-			decodedJWTs = map[string]decodedJWT{}
+			decodedJWTs = map[string]*decodedJWT{}
 		}
-		decodedJWTs[jwt] = decodedJWT{claims: claims, exp: exp}
+		decodedJWTs[jwt] = d
 		decodedMu.Unlock()
 	}
-	return claims, exp, ok
+	return d
+}
+
+// expiresAt converts a JWT's exp (Unix seconds, 0 when absent) into the first Unix nanosecond at which it
+// has passed: as decodeClaims counts, a JWT is valid while the current whole second is before exp.
+func expiresAt(exp float64) int64 {
+	if exp == 0 || exp >= float64(noExpiry/int64(time.Second)) {
+		return noExpiry
+	}
+	return int64(math.Ceil(exp)) * int64(time.Second)
 }
 
 // claimNumber reads a claim that holds a number, written as a JSON number or as a string ("3.1").
@@ -237,6 +250,13 @@ const controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x
 
 // setClaimHeaders sets each mapped header the claims provide; lists are joined with commas. The client's
 // copies were deleted on entry. A value with control characters is left out rather than forwarded.
+// deleteClaimHeaders removes every client-supplied copy of the headers claims may set.
+func deleteClaimHeaders(m *SessionJWT, req *http.Request) {
+	for _, ch := range m.claimHeaders {
+		delete(req.Header, ch.header)
+	}
+}
+
 func setClaimHeaders(h http.Header, mapped []claimHeader, claims map[string]json.RawMessage) {
 	for _, ch := range mapped {
 		value := strings.Join(claimStrings(claims[ch.claim]), ",")

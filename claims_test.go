@@ -142,23 +142,46 @@ func TestSetClaimHeaders(t *testing.T) {
 func TestRememberedClaimsExpire(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	jwt := makeJWT(`{"sub":"memo-` + randomID(t) + `","exp":` + strconv.FormatInt(now.Unix()+10, 10) + `}`)
-	first, exp, ok := claimsOf(jwt, now)
-	if !ok || exp != float64(now.Unix()+10) {
-		t.Fatalf("first decoding: ok %v, exp %v", ok, exp)
+	h, _ := newTestMiddleware(t, nil)
+	m := h.(*SessionJWT)
+	first := storedSession(m, "k", jwt, -1, now.UnixNano())
+	if first == nil || first.expires != now.Add(10*time.Second).UnixNano() {
+		t.Fatalf("first decoding: %+v", first)
 	}
-	decodedMu.RLock()
-	_, remembered := decodedJWTs[jwt]
-	decodedMu.RUnlock()
-	if !remembered {
+	if rememberedClaims(jwt) == nil {
 		t.Fatal("the decoding was not remembered")
 	}
-	if again, _, ok := claimsOf(jwt, now.Add(9*time.Second)); !ok || string(again["sub"]) != string(first["sub"]) {
-		t.Errorf("remembered decoding: ok %v, claims %v", ok, again)
+	if again := storedSession(m, "k", jwt, -1, now.Add(9*time.Second+999*time.Millisecond).UnixNano()); again == nil ||
+		string(again.claims["sub"]) != string(first.claims["sub"]) {
+		t.Errorf("remembered decoding: %+v", again)
 	}
-	if _, _, ok := claimsOf(jwt, now.Add(10*time.Second)); ok {
+	if storedSession(m, "k", jwt, -1, now.Add(10*time.Second).UnixNano()) != nil {
 		t.Error("a remembered JWT authenticated at its exp")
 	}
-	if _, _, ok := claimsOf(makeJWT(`{"exp":`+strconv.FormatInt(now.Unix()-1, 10)+`}`), now); ok {
+	if storedSession(m, "k", makeJWT(`{"exp":`+strconv.FormatInt(now.Unix()-1, 10)+`}`), -1, now.UnixNano()) != nil {
 		t.Error("an expired JWT authenticated")
+	}
+	if got := storedSession(m, "k", jwt, 3, now.UnixNano()); got == nil || got.expires != now.Add(3*time.Second).UnixNano() {
+		t.Errorf("with a Redis TTL of 3 s before exp: %+v", got)
+	}
+}
+
+// exp becomes the first nanosecond at which the JWT no longer authenticates, as decodeClaims counts
+// whole seconds; an exp too far out for Unix nanoseconds means no expiry rather than an overflow.
+func TestExpiresAt(t *testing.T) {
+	tests := []struct {
+		exp  float64
+		want int64
+	}{
+		{0, noExpiry},
+		{1_800_000_000, 1_800_000_000 * int64(time.Second)},
+		{1_800_000_000.5, 1_800_000_001 * int64(time.Second)},
+		{1e12, noExpiry},
+		{1e300, noExpiry},
+	}
+	for _, tt := range tests {
+		if got := expiresAt(tt.exp); got != tt.want {
+			t.Errorf("expiresAt(%v) = %d, want %d", tt.exp, got, tt.want)
+		}
 	}
 }

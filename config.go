@@ -130,17 +130,25 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	poolKey := store.poolKey()
 	var cache *sessionCache
 	if cacheTTL > 0 {
-		cache = sharedCache(poolKey, c.CacheSize)
+		// Sessions hold the header value, so middlewares share a cache only when they also share its prefix.
+		cache = sharedCache(poolKey+"\x00"+valuePrefix, c.CacheSize)
+	}
+	var storedVerifier *jwtVerifier
+	if verifier != nil && verifier.verifyStored {
+		storedVerifier = verifier
 	}
 	return &SessionJWT{
 		cookieName:      c.CookieName,
 		signer:          sig,
 		verified:        newVerifiedCookies(),
 		store:           sharedPool(store),
+		redisTimeout:    int64(store.timeout),
+		readsTTL:        refresh != nil || cache != nil,
 		poolKey:         poolKey,
 		keyPrefix:       c.RedisKeyPrefix,
 		refresh:         refresh,
 		verifier:        verifier,
+		storedVerifier:  storedVerifier,
 		bearerKeyPrefix: c.BearerKeyPrefix,
 		bearerScheme:    c.BearerScheme,
 		cache:           cache,
@@ -157,6 +165,7 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		requirements:    reqs,
 		hasRequirements: hasRequirements,
 		claimHeaders:    claimHeaders,
+		checksClaims:    hasRequirements || claimHeaders != nil || refresh != nil,
 	}, nil
 }
 

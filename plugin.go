@@ -135,10 +135,13 @@ type SessionJWT struct {
 	signer          *signer
 	verified        *verifiedCookies
 	store           *redisPool
+	redisTimeout    int64  // nanoseconds
+	readsTTL        bool   // refresh or cache: sessions are read with their key's TTL
 	poolKey         string // the Redis settings, naming what is shared across middlewares
 	keyPrefix       string
 	refresh         *refresher   // nil: no session refresh
 	verifier        *jwtVerifier // nil: no jwt block
+	storedVerifier  *jwtVerifier // the verifier when it checks stored JWTs (jwt.verifyStored), else nil
 	bearerKeyPrefix string       // "": opaque tokens are not accepted
 	bearerScheme    string
 	cache           *sessionCache // nil: no cache
@@ -158,6 +161,7 @@ type SessionJWT struct {
 	requirements    requirements
 	hasRequirements bool
 	claimHeaders    []claimHeader
+	checksClaims    bool // any of requirements, claimHeaders and refresh: see checkClaims
 }
 
 // New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
@@ -178,123 +182,150 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 }
 
 // ServeHTTP swaps a valid session for its JWT and applies the configured policies otherwise.
+//
+// Under Yaegi every call of an interpreted function allocates one value for each expression in its body,
+// whether or not that expression runs; so the functions on every request's path hold only what every
+// request needs, and the rest sits in functions called when it is needed.
 func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// Headers we may set from claims never come from the client, whatever happens next.
-	for _, ch := range m.claimHeaders {
-		delete(req.Header, ch.header)
+	if m.claimHeaders != nil {
+		deleteClaimHeaders(m, req)
 	}
 	cookie, err := req.Cookie(m.cookieName)
 	if err != nil {
 		serveWithoutSession(m, rw, req)
 		return
 	}
-	now := time.Now()
-	sessionID, ok := sessionFromCookie(m, cookie.Value, now)
-	if !ok {
+	now := time.Now().UnixNano()
+	key := sessionKey(m, cookie.Value, now)
+	if key == "" {
 		serveWithoutSession(m, rw, req)
 		return
 	}
-	// The same lookup as serveWithoutSession's for tokens, written out here: on the path of every request,
-	// a helper's call frame would cost the interpreter microseconds.
-	key := m.keyPrefix + sessionID
+	// The same lookup as serveWithoutSession's for tokens, written out here to spare a call frame.
 	var s *session
 	if m.cache != nil {
-		s = cachedSession(m, key, now)
+		s = cacheGet(m.cache, key, now, m.cacheTTL, m.storedVerifier)
 	}
 	if s == nil {
 		s, err = sessionFor(m, key, now)
-	}
-	if err != nil {
-		m.serveStoreFailure(rw, req)
-		return
-	}
-	if s == nil {
-		serveWithoutSession(m, rw, req)
-		return
+		if s == nil {
+			serveNoStoredSession(m, rw, req, err)
+			return
+		}
 	}
 	forward(m, rw, req, s, now, true)
 }
 
 // forward sends an authenticated request on: its requirements met (else 403), its JWT in the header,
 // its claim headers set, and for sessions (not tokens) a refresh when the key is about to expire.
-func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now time.Time, isSession bool) {
-	if m.hasRequirements {
-		if d := m.requirements.check(s.claims); d != nil && !m.exempt(req) {
-			forbidden(rw, m.realm, m.requirements, d)
-			return
-		}
+func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64, isSession bool) {
+	if m.checksClaims && !checkClaims(m, rw, req, s, now, isSession) {
+		return
 	}
 	// One value replaces every client-supplied copy.
-	authorization := m.valuePrefix + s.jwt
-	req.Header[m.header] = []string{authorization}
-	if len(m.claimHeaders) > 0 {
-		setClaimHeaders(req.Header, m.claimHeaders, s.claims)
-	}
-	// A key without expiry (zero redisEnd) is never refreshed.
-	if isSession && m.refresh != nil && s.redisEnd != 0 && s.redisEnd-now.UnixNano() < int64(m.refresh.below) {
-		refreshSession(m, rw, req, s, authorization)
-	}
+	req.Header[m.header] = []string{s.authorization}
 	m.next.ServeHTTP(rw, req)
 }
 
-// cachedSession returns the cached session under key, unless this middleware verifies stored JWTs and
-// another one (which may not, or may trust other keys) put it there: then it is read again.
-func cachedSession(m *SessionJWT, key string, now time.Time) *session {
-	s := cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL)
-	if s != nil && m.verifier != nil && m.verifier.verifyStored && s.verifiedBy != m.verifier {
-		return nil
+// checkClaims does what only some configurations ask of an authenticated request: it answers 403 and
+// returns false when the requirements are not met, sets the claim headers, and refreshes a session about
+// to expire.
+func checkClaims(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64, isSession bool) bool {
+	if m.hasRequirements {
+		if d := m.requirements.check(s.claims); d != nil && !m.exempt(req) {
+			forbidden(rw, m.realm, m.requirements, d)
+			return false
+		}
 	}
-	return s
+	if m.claimHeaders != nil {
+		setClaimHeaders(req.Header, m.claimHeaders, s.claims)
+	}
+	if m.refresh != nil && isSession {
+		maybeRefresh(m, rw, req, s, now)
+	}
+	return true
+}
+
+// serveNoStoredSession answers when Redis had no session under the key (err nil) or could not answer.
+func serveNoStoredSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, err error) {
+	if err != nil {
+		m.serveStoreFailure(rw, req)
+		return
+	}
+	serveWithoutSession(m, rw, req)
 }
 
 // sessionFor reads the session stored under key from Redis, and caches it when the cache is on. It
 // returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an error
 // when Redis could not answer.
-func sessionFor(m *SessionJWT, key string, now time.Time) (*session, error) {
-	var jwt []byte
-	var err error
-	ttl := int64(-1)
-	if m.refresh != nil || m.cache != nil { // both need each key's TTL, read with its value
-		jwt, ttl, err = redisGetTTL(m.store, key, now.Add(m.store.opts.timeout))
-	} else {
-		jwt, err = redisGet(m.store, key, now.Add(m.store.opts.timeout))
+func sessionFor(m *SessionJWT, key string, now int64) (*session, error) {
+	deadline := time.Unix(0, now+m.redisTimeout)
+	if m.readsTTL {
+		return sessionWithTTL(m, key, now, deadline)
 	}
+	jwt, err := redisGet(m.store, key, deadline)
 	if err != nil || jwt == nil {
 		return nil, err
 	}
-	value := string(jwt)
-	if !headerSafe(value) {
-		logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
-			"treating the request as unauthenticated", m.name)
-		return nil, nil
+	return storedSession(m, key, string(jwt), -1, now), nil
+}
+
+// sessionWithTTL is sessionFor for a middleware that refreshes sessions or caches them: both need each
+// key's TTL, read in the same round trip as its value.
+func sessionWithTTL(m *SessionJWT, key string, now int64, deadline time.Time) (*session, error) {
+	jwt, ttl, err := redisGetTTL(m.store, key, deadline)
+	if err != nil || jwt == nil {
+		return nil, err
 	}
-	claims, exp, ok := claimsOf(value, now)
-	if !ok {
-		// Expired, or not a JWT at all: the session does not authenticate.
-		return nil, nil
-	}
-	var verifiedBy *jwtVerifier
-	if m.verifier != nil && m.verifier.verifyStored {
-		if _, reason := verifyJWT(m.verifier, value, now); reason != "" {
-			logf("middleware %s: a JWT stored in Redis did not verify (%s); treating the request as unauthenticated", m.name, reason)
-			return nil, nil
+	return storedSession(m, key, string(jwt), ttl, now), nil
+}
+
+// storedSession checks the JWT Redis holds under key and returns its session, or nil when it does not
+// authenticate (not a header-safe JWT, expired, or not verified under jwt.verifyStored). ttl is the key's
+// remaining lifetime in seconds, -1 when it has none or was not read.
+func storedSession(m *SessionJWT, key, value string, ttl, now int64) *session {
+	d := rememberedClaims(value)
+	if d == nil {
+		if d = decodeStored(m, value, now); d == nil {
+			return nil
 		}
-		verifiedBy = m.verifier
 	}
-	s := &session{key: key, jwt: value, claims: claims, read: now.UnixNano(), verifiedBy: verifiedBy}
+	if now >= d.expires || (m.storedVerifier != nil && !storedJWTVerifies(m, value, now)) {
+		return nil
+	}
+	s := &session{key: key, jwt: value, authorization: m.valuePrefix + value, claims: d.claims, read: now,
+		expires: d.expires, verifiedBy: m.storedVerifier}
 	if ttl >= 0 {
-		s.redisEnd = s.read + ttl*int64(time.Second)
-		s.expires = s.redisEnd
-	}
-	if exp > 0 {
-		if end := int64(exp * 1e9); s.expires == 0 || end < s.expires {
-			s.expires = end
+		s.redisEnd = now + ttl*int64(time.Second)
+		if s.redisEnd < s.expires {
+			s.expires = s.redisEnd
 		}
 	}
 	if m.cache != nil {
 		cachePut(m.cache, s)
 	}
-	return s, nil
+	return s
+}
+
+// decodeStored decodes a stored JWT that is not remembered (see decodeAndRemember), after checking it
+// can be a header value at all; nil when it does not authenticate: not header-safe, not a JWT, expired.
+func decodeStored(m *SessionJWT, value string, now int64) *decodedJWT {
+	if !headerSafe(value) {
+		logf("middleware %s: the value stored for a session is not a single line of printable ASCII; "+
+			"treating the request as unauthenticated", m.name)
+		return nil
+	}
+	return decodeAndRemember(value, now)
+}
+
+// storedJWTVerifies checks a stored JWT's signature and registered claims (jwt.verifyStored).
+func storedJWTVerifies(m *SessionJWT, value string, now int64) bool {
+	if _, reason := verifyJWT(m.storedVerifier, value, time.Unix(0, now)); reason != "" {
+		logf("middleware %s: a JWT stored in Redis did not verify (%s); treating the request as unauthenticated", m.name, reason)
+		return false
+	}
+	return true
 }
 
 // serveStoreFailure answers when Redis could not: the redisFailure policy, except on exempt requests,

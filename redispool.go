@@ -52,10 +52,10 @@ type redisPool struct {
 func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
 	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
-	if err != nil {
-		return nil, err
+	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
+		return value, err
 	}
-	return getValue(reply)
+	return getValue(reply) // the error
 }
 
 // redisGetTTL is redisGet plus the key's remaining lifetime in seconds (-1: no expiry, -2: no key), both
@@ -107,21 +107,37 @@ func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (inter
 			}
 		}
 		reply, err := exchange(c, cmd, replies, deadline)
-		if _, isReply := err.(redisError); err == nil || isReply {
+		if err == nil {
 			p.idle <- c // never blocks: each open connection holds a slot
 			if p.down.Load() {
 				p.succeeded()
 			}
-			return reply, err
+			return reply, nil
 		}
-		p.discard(c)
-		if reused && attempt == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
-			p.discardIdle()
-			continue
+		if !retryAfter(p, c, err, reused && attempt == 0) {
+			return nil, err
 		}
-		p.failed(err)
-		return nil, err
 	}
+}
+
+// retryAfter deals with the connection c after its exchange failed with err, and reports whether to
+// try again: an error reply leaves c usable; anything else discards it, and when c was the first,
+// reused connection and did not time out, every idle one too, for a retry on a new connection.
+func retryAfter(p *redisPool, c *respConn, err error, firstReused bool) bool {
+	if _, isReply := err.(redisError); isReply {
+		p.idle <- c
+		if p.down.Load() {
+			p.succeeded()
+		}
+		return false
+	}
+	p.discard(c)
+	if firstReused && !errors.Is(err, os.ErrDeadlineExceeded) {
+		p.discardIdle()
+		return true
+	}
+	p.failed(err)
+	return false
 }
 
 // acquire returns an idle connection, or dials a new one while fewer than poolSize are open, or waits

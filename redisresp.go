@@ -55,7 +55,12 @@ func exchange(c *respConn, cmd string, replies int, deadline time.Time) (interfa
 	if replies == 1 {
 		return readReply(c, 0)
 	}
-	all := make([]interface{}, replies)
+	return readReplies(c, replies)
+}
+
+// readReplies reads the replies of n pipelined commands, error replies as redisError elements.
+func readReplies(c *respConn, n int) (interface{}, error) {
+	all := make([]interface{}, n)
 	for i := range all {
 		v, err := readReply(c, 0)
 		if err != nil {
@@ -85,15 +90,42 @@ func appendCommand(buf []byte, args []string) []byte {
 	return buf
 }
 
-// readReply reads one reply. The bulk string case comes first and is parsed inline: it is every GET's
-// answer, and under Yaegi each function call costs as much as several statements.
+// readReply reads one reply. A bulk string, every GET's answer, is parsed here; every other kind of
+// reply, and every error, in readOtherReply: under Yaegi a function's call costs in proportion to all
+// the expressions in its body, run or not.
 func readReply(c *respConn, depth int) (interface{}, error) {
 	line, err := c.br.ReadSlice('\n')
+	end := len(line) - 2
+	if err != nil || end < 1 || line[end] != '\r' || line[0] != '$' {
+		return readOtherReply(c, line, err, depth)
+	}
+	n, err := strconv.Atoi(string(line[1:end]))
+	if err != nil || n < 0 || n > maxBulkLen {
+		return readOtherReply(c, line, nil, depth)
+	}
+	p := make([]byte, n+2)
+	if _, err := io.ReadFull(c.br, p); err != nil || p[n] != '\r' || p[n+1] != '\n' {
+		return nil, bulkError(err)
+	}
+	return p[:n], nil
+}
+
+// bulkError is the error of a bulk string whose body could not be read (err) or was not terminated.
+func bulkError(err error) error {
 	if err != nil {
-		if err == bufio.ErrBufferFull {
+		return err
+	}
+	return protocolError("bad bulk string terminator")
+}
+
+// readOtherReply parses a reply line readReply did not (read with readErr): a nil or malformed bulk
+// string, or any other reply type.
+func readOtherReply(c *respConn, line []byte, readErr error, depth int) (interface{}, error) {
+	if readErr != nil {
+		if readErr == bufio.ErrBufferFull {
 			return nil, protocolError("line too long")
 		}
-		return nil, err
+		return nil, readErr
 	}
 	end := len(line) - 2
 	if end < 1 || line[end] != '\r' {
@@ -101,21 +133,10 @@ func readReply(c *respConn, depth int) (interface{}, error) {
 	}
 	switch line[0] {
 	case '$':
-		n, err := strconv.Atoi(string(line[1:end]))
-		if err != nil || n < -1 || n > maxBulkLen {
-			return nil, protocolError("bad length")
+		if n, err := parseLength(line[1:end], maxBulkLen); err != nil || n >= 0 {
+			return nil, protocolError("bad length") // readReply reads the good ones
 		}
-		if n < 0 {
-			return nil, nil
-		}
-		p := make([]byte, n+2)
-		if _, err := io.ReadFull(c.br, p); err != nil {
-			return nil, err
-		}
-		if p[n] != '\r' || p[n+1] != '\n' {
-			return nil, protocolError("bad bulk string terminator")
-		}
-		return p[:n], nil
+		return nil, nil
 	case '+':
 		return string(line[1:end]), nil
 	case '-':

@@ -65,6 +65,14 @@ var refreshClient = &http.Client{
 
 // refreshSession calls the refresh endpoint for s, waiting at most the refresh timeout, and adds the
 // endpoint's Set-Cookie headers to rw's headers. Failures are logged; the request goes on regardless.
+// maybeRefresh refreshes the session when its Redis key is about to expire. A key without expiry (zero
+// redisEnd) is never refreshed.
+func maybeRefresh(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64) {
+	if s.redisEnd != 0 && s.redisEnd-now < int64(m.refresh.below) {
+		refreshSession(m, rw, req, s, s.authorization)
+	}
+}
+
 func refreshSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, authorization string) {
 	flight := m.refresh.url + "\x00" + m.poolKey + "\x00" + s.key
 	if !startRefresh(flight, time.Now()) {

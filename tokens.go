@@ -42,7 +42,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 			m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", reason)
 			return
 		}
-		forward(m, rw, req, &session{jwt: token, claims: claims}, now, false)
+		forward(m, rw, req, &session{jwt: token, authorization: m.valuePrefix + token, claims: claims}, now.UnixNano(), false)
 		return
 	}
 	if m.bearerKeyPrefix == "" || len(token) > maxTokenSize {
@@ -53,10 +53,10 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 	var s *session
 	var err error
 	if m.cache != nil {
-		s = cachedSession(m, key, now)
+		s = cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL, m.storedVerifier)
 	}
 	if s == nil {
-		s, err = sessionFor(m, key, now)
+		s, err = sessionFor(m, key, now.UnixNano())
 	}
 	if err != nil {
 		m.serveStoreFailure(rw, req)
@@ -66,7 +66,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 		m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", "")
 		return
 	}
-	forward(m, rw, req, s, now, false)
+	forward(m, rw, req, s, now.UnixNano(), false)
 }
 
 // refuseToken answers a request whose token is malformed (400) or does not authenticate (401) under the

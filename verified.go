@@ -17,8 +17,8 @@ type verifiedCookies struct {
 }
 
 type verifiedCookie struct {
-	sessionID string
-	expires   int64 // Unix seconds; noExpiry for plain (untimestamped) signatures
+	key     string // the session's Redis key: redisKeyPrefix and the session id
+	expires int64  // Unix nanoseconds from when it no longer verifies; noExpiry for plain signatures
 }
 
 const (
@@ -31,28 +31,40 @@ func newVerifiedCookies() *verifiedCookies {
 	return &verifiedCookies{entries: map[string]verifiedCookie{}}
 }
 
-// sessionFromCookie returns the session id a cookie value carries, when its signature is valid.
-func sessionFromCookie(m *SessionJWT, value string, now time.Time) (string, bool) {
+// sessionKey returns the Redis key of the session a cookie value carries, "" when its signature is not
+// valid. now is in Unix nanoseconds.
+func sessionKey(m *SessionJWT, value string, now int64) string {
 	v := m.verified
 	v.mu.RLock()
-	e, ok := v.entries[value]
+	e := v.entries[value]
 	v.mu.RUnlock()
-	if ok && (e.expires == noExpiry || now.Unix() <= e.expires) {
-		return e.sessionID, true
+	if now < e.expires {
+		return e.key
 	}
-	id, ts, ok := unsign(m.signer, value, now)
-	if !ok || len(value) > maxVerifiedSize {
-		return id, ok
+	return verifyCookie(m, value, now)
+}
+
+// verifyCookie checks a cookie value's signature and remembers the values that verify.
+func verifyCookie(m *SessionJWT, value string, now int64) string {
+	id, ts, ok := unsign(m.signer, value, time.Unix(0, now))
+	if !ok {
+		return ""
 	}
-	e = verifiedCookie{sessionID: strings.Clone(id), expires: noExpiry}
+	key := m.keyPrefix + id
+	if len(value) > maxVerifiedSize {
+		return key
+	}
+	e := verifiedCookie{key: key, expires: noExpiry}
 	if m.signer.timestamped {
-		e.expires = ts + m.signer.maxAge
+		// Valid while its age in whole seconds is at most maxAge, as itsdangerous counts.
+		e.expires = (ts + m.signer.maxAge + 1) * int64(time.Second)
 	}
+	v := m.verified
 	v.mu.Lock()
 	if len(v.entries) >= maxVerified {
 		v.entries = map[string]verifiedCookie{}
 	}
 	v.entries[strings.Clone(value)] = e
 	v.mu.Unlock()
-	return id, true
+	return key
 }
