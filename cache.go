@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // session is what a Redis key led to: the JWT to forward and its decoded claims. With the cache on,
@@ -17,12 +16,12 @@ type session struct {
 	claims        map[string]json.RawMessage
 
 	// Times are Unix nanoseconds: under Yaegi, integer comparisons cost a fraction of time.Time's methods.
-	read    int64 // when it was read from Redis
-	expires int64 // the end of the Redis key's TTL, or the JWT's exp, whichever is first; noExpiry: neither
+	read int64 // when it was read from Redis
+	// expires is when the session stops authenticating: the end of the Redis key's TTL or the JWT's exp,
+	// whichever is first (noExpiry: neither); for a cached session also read plus cacheTTL.
+	expires int64
 	// redisEnd is when the Redis key expires, 0 when it has no expiry or its TTL was not read.
 	redisEnd int64
-	// verifiedBy is the jwt block that verified the JWT (jwt.verifyStored), nil when none did.
-	verifiedBy *jwtVerifier
 	// element is the session's place in its cache's LRU list, guarded by the cache's mutex.
 	element *list.Element
 }
@@ -55,16 +54,13 @@ func sharedCache(poolKey string, size int) *sessionCache {
 	return c
 }
 
-// cacheGet returns the session cached under key when it is younger than maxAge and has not expired.
-// maxAge is the reader's own cacheTTL: middlewares sharing a cache may have different ones. A reader that
-// verifies stored JWTs passes its verifier and gets only sessions that verifier checked: another
-// middleware may verify nothing, or trust other keys.
+// cacheGet returns the session cached under key unless it has expired (see session.expires).
 // It is on every request's path, so it unlocks by hand: a defer costs the interpreter more than the rest.
-func cacheGet(c *sessionCache, key string, now int64, maxAge time.Duration, verifiedBy *jwtVerifier) *session {
+func cacheGet(c *sessionCache, key string, now int64) *session {
 	c.mu.Lock()
 	s := c.entries[key]
 	if s != nil {
-		if now < s.expires && now-s.read < int64(maxAge) {
+		if now < s.expires {
 			c.lru.MoveToFront(s.element)
 		} else {
 			cacheRemove(c, s)
@@ -72,9 +68,6 @@ func cacheGet(c *sessionCache, key string, now int64, maxAge time.Duration, veri
 		}
 	}
 	c.mu.Unlock()
-	if s != nil && verifiedBy != nil && s.verifiedBy != verifiedBy {
-		return nil
-	}
 	return s
 }
 

@@ -6,32 +6,39 @@ import (
 	"time"
 )
 
+// A cached session ends at the first of: the cache TTL, the end of its Redis key's TTL, its JWT's exp.
 func TestCacheExpiry(t *testing.T) {
+	h, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
+	m := h.(*SessionJWT)
 	t0 := time.Unix(1_800_000_000, 0)
+	expiring := makeJWT(`{"sub":"u","exp":` + strconv.FormatInt(t0.Unix()+10, 10) + `}`)
+	lasting := makeJWT(`{"sub":"u"}`)
 	tests := []struct {
-		name    string
-		expires time.Time // the session's Redis TTL end or exp, whichever is first; zero: none
-		maxAge  time.Duration
-		at      time.Duration // when it is asked for, after t0
-		hit     bool
+		name string
+		jwt  string
+		ttl  int64         // the Redis key's TTL in seconds, -1: none
+		at   time.Duration // when it is asked for, after t0
+		hit  bool
 	}{
-		{"fresh", time.Time{}, time.Minute, 59 * time.Second, true},
-		{"at the cache TTL", time.Time{}, time.Minute, time.Minute, false},
-		{"before the Redis TTL or exp", t0.Add(10 * time.Second), time.Minute, 9 * time.Second, true},
-		{"at the Redis TTL or exp", t0.Add(10 * time.Second), time.Minute, 10 * time.Second, false},
-		{"a reader with a shorter cache TTL", time.Time{}, 5 * time.Second, 6 * time.Second, false},
+		{"before the cache TTL", lasting, -1, 59 * time.Second, true},
+		{"at the cache TTL", lasting, -1, time.Minute, false},
+		{"before the Redis TTL", lasting, 10, 9 * time.Second, true},
+		{"at the Redis TTL", lasting, 10, 10 * time.Second, false},
+		{"before exp", expiring, -1, 9 * time.Second, true},
+		{"at exp", expiring, -1, 10 * time.Second, false},
 	}
 	for _, tt := range tests {
-		c := sharedCache("expiry-test-"+tt.name, 10)
-		expires := noExpiry
-		if !tt.expires.IsZero() {
-			expires = tt.expires.UnixNano()
+		key := "expiry-" + randomID(t)
+		if storedSession(m, key, tt.jwt, tt.ttl, t0.UnixNano()) == nil {
+			t.Fatalf("%s: the session does not authenticate", tt.name)
 		}
-		cachePut(c, &session{key: "k", jwt: "j", read: t0.UnixNano(), expires: expires})
-		if got := cacheGet(c, "k", t0.Add(tt.at).UnixNano(), tt.maxAge, nil) != nil; got != tt.hit {
+		if got := cacheGet(m.cache, key, t0.Add(tt.at).UnixNano()) != nil; got != tt.hit {
 			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
 		}
-		if !tt.hit && len(c.entries) != 0 {
+		m.cache.mu.Lock()
+		kept := m.cache.entries[key] != nil
+		m.cache.mu.Unlock()
+		if !tt.hit && kept {
 			t.Errorf("%s: the expired entry was kept", tt.name)
 		}
 	}
@@ -43,10 +50,10 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	for _, k := range []string{"a", "b", "c"} {
 		cachePut(c, &session{key: k, read: now, expires: noExpiry})
 	}
-	cacheGet(c, "a", now, time.Minute, nil) // a is now the most recently used; b the least
+	cacheGet(c, "a", now) // a is now the most recently used; b the least
 	cachePut(c, &session{key: "d", read: now, expires: noExpiry})
 	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
-		if got := cacheGet(c, k, now, time.Minute, nil) != nil; got != want {
+		if got := cacheGet(c, k, now) != nil; got != want {
 			t.Errorf("%s cached = %v, want %v", k, got, want)
 		}
 	}
@@ -55,7 +62,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	// Putting a key again replaces it without growing the cache.
 	cachePut(c, &session{key: "a", jwt: "new", read: now, expires: noExpiry})
-	if s := cacheGet(c, "a", now, time.Minute, nil); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
+	if s := cacheGet(c, "a", now); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
 		t.Errorf("replacing a key: %+v, %d entries", s, c.lru.Len())
 	}
 }
@@ -70,7 +77,7 @@ func TestCacheConcurrentAccess(t *testing.T) {
 			case 0:
 				cachePut(c, &session{key: k, jwt: k, read: now, expires: noExpiry})
 			case 1:
-				if s := cacheGet(c, k, now, time.Minute, nil); s != nil && s.jwt != k {
+				if s := cacheGet(c, k, now); s != nil && s.jwt != k {
 					t.Errorf("key %s holds %q", k, s.jwt)
 				}
 			default:
@@ -129,12 +136,22 @@ func TestCachedSessions(t *testing.T) {
 		t.Error("a session was served from the cache past its JWT's exp")
 	}
 
-	// Middlewares with the same Redis settings share one cache; other settings get their own.
-	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s" })
-	h3, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "10s"; c.CacheSize = 5 })
-	m1, m2, m3 := h.(*SessionJWT), h2.(*SessionJWT), h3.(*SessionJWT)
-	if m1.cache != m2.cache || m1.cache == m3.cache {
-		t.Error("caches are not shared by Redis settings and size")
+	// Middlewares with the same Redis and cache settings share one cache; other settings get their own.
+	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
+	m1, m2 := h.(*SessionJWT), h2.(*SessionJWT)
+	if m1.cache != m2.cache {
+		t.Error("middlewares with the same settings do not share a cache")
+	}
+	for name, change := range map[string]func(*Config){
+		"cacheSize":  func(c *Config) { c.CacheTTL = "1m"; c.CacheSize = 5 },
+		"cacheTTL":   func(c *Config) { c.CacheTTL = "2m" },
+		"headerType": func(c *Config) { c.CacheTTL = "1m"; c.HeaderType = "" },
+	} {
+		h, _ := newTestMiddleware(t, change)
+		other := h.(*SessionJWT)
+		if other.cache == m1.cache {
+			t.Errorf("a middleware with another %s shares the cache", name)
+		}
 	}
 	h4, _ := newTestMiddleware(t, nil)
 	if m4 := h4.(*SessionJWT); m4.cache != nil {

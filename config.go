@@ -1,6 +1,9 @@
 package sessionjwt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,8 +133,14 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	poolKey := store.poolKey()
 	var cache *sessionCache
 	if cacheTTL > 0 {
-		// Sessions hold the header value, so middlewares share a cache only when they also share its prefix.
-		cache = sharedCache(poolKey+"\x00"+valuePrefix, c.CacheSize)
+		// Middlewares share a cache when they read the same Redis and would cache the same sessions the
+		// same way: the same header prefix (sessions hold the header value), cacheTTL (entries end at
+		// it), and, when they verify stored JWTs, the same trust.
+		identity := poolKey + "\x00" + valuePrefix + "\x00" + cacheTTL.String()
+		if verifier != nil && verifier.verifyStored {
+			identity += "\x00verified by " + verifier.trust
+		}
+		cache = sharedCache(identity, c.CacheSize)
 	}
 	var storedVerifier *jwtVerifier
 	if verifier != nil && verifier.verifyStored {
@@ -302,6 +311,10 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 		return nil, nil
 	}
 	v := &jwtVerifier{algorithms: map[string]bool{}, issuers: c.Issuers, audiences: c.Audiences, verifyStored: c.VerifyStored}
+	trust := sha256.New()
+	if err := json.NewEncoder(trust).Encode(c); err != nil {
+		return nil, fmt.Errorf("jwt: %v", err)
+	}
 	for i, u := range c.JWKSURLs {
 		if !isServiceURL(u) {
 			return nil, fmt.Errorf("jwt.jwksURLs[%d] is not an absolute http(s) URL without credentials", i)
@@ -328,6 +341,7 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
+		trust.Write(data)
 		keys, err := parsePEMKeys(data, name)
 		if err != nil {
 			return nil, err
@@ -348,6 +362,8 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 		return nil, errors.New("jwt.hmacSecret must be at least 32 bytes (RFC 7518 asks for a key as long as the hash)")
 	}
 	v.hmacSecret = []byte(secret)
+	trust.Write(v.hmacSecret)
+	v.trust = hex.EncodeToString(trust.Sum(nil))
 
 	// Default allow-list: every algorithm the configured keys can verify. HS* only with a secret, so a
 	// public key can never be used as an HMAC secret.

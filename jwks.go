@@ -28,6 +28,9 @@ type jwtVerifier struct {
 	audiences    []string
 	leeway       time.Duration
 	verifyStored bool
+	// trust identifies the configuration and key material this verifier trusts: middlewares that verify
+	// stored JWTs share cached sessions only with middlewares that trust exactly the same.
+	trust string
 
 	refresh     time.Duration // refetch a JWKS this old, in the background
 	minInterval time.Duration // never fetch one URL more often than this

@@ -401,8 +401,8 @@ func TestVerifyStoredAndHMAC(t *testing.T) {
 	}
 }
 
-// Middlewares share a cache by Redis settings; one that verifies stored JWTs never trusts an entry that
-// another one, which does not, put there.
+// Middlewares share a cache by Redis and cache settings; one that verifies stored JWTs never trusts an
+// entry that another one, which does not, put there: it uses a cache of its own.
 func TestVerifyStoredWithASharedCache(t *testing.T) {
 	secret := strings.Repeat("s", 32)
 	forged := randomID(t)
@@ -414,8 +414,8 @@ func TestVerifyStoredWithASharedCache(t *testing.T) {
 		c.JWT.HMACSecret = secret
 		c.JWT.VerifyStored = true
 	})
-	if mt, mv := trusting.(*SessionJWT), verifying.(*SessionJWT); mt.cache != mv.cache {
-		t.Fatal("the two middlewares do not share a cache; the test needs them to")
+	if mt, mv := trusting.(*SessionJWT), verifying.(*SessionJWT); mt.cache == mv.cache {
+		t.Error("a middleware that verifies stored JWTs shares a cache with one that does not")
 	}
 	captureLog(t)
 	if rec := serve(trusting, requestWithCookie("session_uuid", signedCookie(t, trusting, forged))); rec.Code != 200 {

@@ -205,7 +205,7 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// The same lookup as serveWithoutSession's for tokens, written out here to spare a call frame.
 	var s *session
 	if m.cache != nil {
-		s = cacheGet(m.cache, key, now, m.cacheTTL, m.storedVerifier)
+		s = cacheGet(m.cache, key, now)
 	}
 	if s == nil {
 		s, err = sessionFor(m, key, now)
@@ -295,17 +295,28 @@ func storedSession(m *SessionJWT, key, value string, ttl, now int64) *session {
 		return nil
 	}
 	s := &session{key: key, jwt: value, authorization: m.valuePrefix + value, claims: d.claims, read: now,
-		expires: d.expires, verifiedBy: m.storedVerifier}
+		expires: d.expires}
+	if m.readsTTL {
+		keepSession(m, s, ttl)
+	}
+	return s
+}
+
+// keepSession completes a session read with its key's TTL (ttl seconds, -1: none), for refresh and the
+// cache, and caches it when the cache is on.
+func keepSession(m *SessionJWT, s *session, ttl int64) {
 	if ttl >= 0 {
-		s.redisEnd = now + ttl*int64(time.Second)
+		s.redisEnd = s.read + ttl*int64(time.Second)
 		if s.redisEnd < s.expires {
 			s.expires = s.redisEnd
 		}
 	}
 	if m.cache != nil {
+		if end := s.read + int64(m.cacheTTL); end < s.expires {
+			s.expires = end
+		}
 		cachePut(m.cache, s)
 	}
-	return s
 }
 
 // decodeStored decodes a stored JWT that is not remembered (see decodeAndRemember), after checking it

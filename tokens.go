@@ -53,7 +53,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 	var s *session
 	var err error
 	if m.cache != nil {
-		s = cacheGet(m.cache, key, now.UnixNano(), m.cacheTTL, m.storedVerifier)
+		s = cacheGet(m.cache, key, now.UnixNano())
 	}
 	if s == nil {
 		s, err = sessionFor(m, key, now.UnixNano())

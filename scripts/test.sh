@@ -14,6 +14,7 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; 
 go vet ./...
 (cd e2e && go vet ./...)
 (cd tools/yaegilint && go test -count=1 .)
+(cd tools/yaegiprof && go vet .)
 if [ -x ../shared/tools/yaegi-pitfalls ]; then
   # Only the package Yaegi runs (plugin and its tests); e2e/, bench/ and tools/ are compiled programs.
   plugin_only=$(mktemp -d)
@@ -42,6 +43,9 @@ passed=$(grep -c '^--- PASS' "$ylog" || true)
 failed=$(grep -c '^--- FAIL' "$ylog" || true)
 echo "yaegi: $passed passed, $failed failed"
 if [ "$status" != 0 ] || [ "$failed" != 0 ] || [ "$passed" = 0 ]; then exit 1; fi
+
+echo "== the plugin as Traefik loads it, without Traefik (scripts/profile-yaegi.sh)"
+scripts/profile-yaegi.sh -n 1000 -set cacheTTL=1m
 
 echo "== end to end: the plugin inside a real Traefik (e2e/)"
 traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
