@@ -31,20 +31,11 @@ func newVerifiedCookies() *verifiedCookies {
 	return &verifiedCookies{entries: map[string]verifiedCookie{}}
 }
 
-// sessionKey returns the Redis key of the session a cookie value carries, "" when its signature is not
-// valid. now is in Unix nanoseconds.
-func sessionKey(m *SessionJWT, value string, now int64) string {
-	v := m.verified
-	v.mu.RLock()
-	e := v.entries[value]
-	v.mu.RUnlock()
-	if now < e.expires {
-		return e.key
-	}
-	return verifyCookie(m, value, now)
-}
+// ServeHTTP looks a cookie value up in m.verified itself (a call frame there costs more than the lookup)
+// and calls verifyCookie for one not remembered or expired.
 
-// verifyCookie checks a cookie value's signature and remembers the values that verify.
+// verifyCookie checks a cookie value's signature and returns the Redis key of the session it carries, ""
+// when the signature is not valid; values that verify are remembered. now is in Unix nanoseconds.
 func verifyCookie(m *SessionJWT, value string, now int64) string {
 	id, ts, ok := unsign(m.signer, value, time.Unix(0, now))
 	if !ok {

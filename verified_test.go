@@ -6,49 +6,66 @@ import (
 	"time"
 )
 
+// Requests remember a cookie value that verified, with its session's key, and nothing else.
 func TestVerifiedCookiesRemembersOnlyValidValues(t *testing.T) {
-	h, _ := newTestMiddleware(t, nil)
+	h, next := newTestMiddleware(t, func(c *Config) { c.Unauthenticated = policyReject })
 	m := h.(*SessionJWT)
-	now := time.Now()
-	good := signForTest(m.signer, "session-1", 0)
+	id := randomID(t)
+	storeSession(t, id, testJWT)
+	good := signForTest(m.signer, id, 0)
 	for i := 0; i < 3; i++ {
-		if key := sessionKey(m, good, now.UnixNano()); key != m.keyPrefix+"session-1" {
-			t.Fatalf("call %d: key %q", i, key)
+		if rec := serve(h, requestWithCookie("session_uuid", good)); rec.Code != 200 {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+		if _, got := next.seen(); got.Get("Authorization") != "Bearer "+testJWT {
+			t.Fatalf("request %d: Authorization %q", i, got.Get("Authorization"))
 		}
 	}
-	for _, bad := range []string{good + "x", "session-1", good[:len(good)-1] + "A"} {
-		if sessionKey(m, bad, now.UnixNano()) != "" {
-			t.Fatalf("%q verified", bad)
+	for _, bad := range []string{good + "x", id, good[:len(good)-1] + "A"} {
+		if rec := serve(h, requestWithCookie("session_uuid", bad)); rec.Code != 401 {
+			t.Fatalf("%q: status %d", bad, rec.Code)
 		}
 	}
-	if len(m.verified.entries) != 1 {
-		t.Fatalf("%d entries, want only the valid cookie", len(m.verified.entries))
+	m.verified.mu.RLock()
+	defer m.verified.mu.RUnlock()
+	if e, n := m.verified.entries[good], len(m.verified.entries); n != 1 || e.key != m.keyPrefix+id || e.expires != noExpiry {
+		t.Fatalf("%d entries, %+v for the valid cookie; want only it, remembered for good", n, e)
 	}
 }
 
-// A remembered timestamped cookie stops verifying when it would have expired.
+// A remembered timestamped cookie stops verifying when it would have expired: remembered until the second
+// after signing time plus maxAge, as itsdangerous counts, and refused by a request from then on.
 func TestVerifiedCookiesExpireWithTheirTimestamp(t *testing.T) {
-	h, _ := newTestMiddleware(t, func(c *Config) { c.MaxAge = "1h" })
+	h, _ := newTestMiddleware(t, func(c *Config) { c.MaxAge = "2s"; c.Unauthenticated = policyReject })
 	m := h.(*SessionJWT)
-	signedAt := time.Now().Add(-30 * time.Minute)
-	cookie := signForTest(m.signer, "session-2", signedAt.Unix())
-	if sessionKey(m, cookie, time.Now().UnixNano()) == "" {
+	signedAt := time.Now().Unix()
+	id := randomID(t)
+	storeSession(t, id, testJWT)
+	cookie := signForTest(m.signer, id, signedAt)
+	if verifyCookie(m, cookie, time.Unix(signedAt, 0).UnixNano()) == "" {
 		t.Fatal("fresh cookie refused")
 	}
-	if sessionKey(m, cookie, signedAt.Add(time.Hour).UnixNano()) == "" {
-		t.Fatal("refused at exactly maxAge")
+	m.verified.mu.RLock()
+	expires := m.verified.entries[cookie].expires
+	m.verified.mu.RUnlock()
+	if want := time.Unix(signedAt+3, 0).UnixNano(); expires != want {
+		t.Fatalf("remembered until %d, want %d (signed + maxAge + 1 s)", expires, want)
 	}
-	if sessionKey(m, cookie, signedAt.Add(time.Hour+time.Second).UnixNano()) != "" {
-		t.Fatal("a remembered cookie outlived maxAge")
+	if rec := serve(h, requestWithCookie("session_uuid", cookie)); rec.Code != 200 {
+		t.Fatalf("remembered cookie: status %d", rec.Code)
+	}
+	time.Sleep(time.Until(time.Unix(0, expires)))
+	if rec := serve(h, requestWithCookie("session_uuid", cookie)); rec.Code != 401 {
+		t.Fatalf("a remembered cookie outlived maxAge: status %d", rec.Code)
 	}
 }
 
 func TestVerifiedCookiesStayBounded(t *testing.T) {
 	h, _ := newTestMiddleware(t, nil)
 	m := h.(*SessionJWT)
-	now := time.Now()
+	now := time.Now().UnixNano()
 	for i := 0; i < maxVerified+10; i++ {
-		if sessionKey(m, signForTest(m.signer, "s"+strconv.Itoa(i), 0), now.UnixNano()) == "" {
+		if verifyCookie(m, signForTest(m.signer, "s"+strconv.Itoa(i), 0), now) == "" {
 			t.Fatal("refused")
 		}
 	}
@@ -57,7 +74,7 @@ func TestVerifiedCookiesStayBounded(t *testing.T) {
 	}
 	long := signForTest(m.signer, string(make([]byte, maxVerifiedSize)), 0)
 	before := len(m.verified.entries)
-	if sessionKey(m, long, now.UnixNano()) == "" || len(m.verified.entries) != before {
+	if verifyCookie(m, long, now) == "" || len(m.verified.entries) != before {
 		t.Fatal("an oversized cookie value was stored")
 	}
 }
