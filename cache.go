@@ -11,8 +11,7 @@ import (
 // sessions are kept in memory and shared by every middleware using the same Redis settings.
 type session struct {
 	key           string // the Redis key
-	jwt           string
-	authorization string // the header value forwarded: jwt after the middleware's header prefix
+	authorization string // the header value forwarded: the JWT after the middleware's header prefix
 	claims        map[string]json.RawMessage
 
 	// Times are Unix nanoseconds: under Yaegi, integer comparisons cost a fraction of time.Time's methods.

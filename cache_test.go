@@ -61,8 +61,8 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("%d entries in the list, %d in the map; want 3", c.lru.Len(), len(c.entries))
 	}
 	// Putting a key again replaces it without growing the cache.
-	cachePut(c, &session{key: "a", jwt: "new", read: now, expires: noExpiry})
-	if s := cacheGet(c, "a", now); s == nil || s.jwt != "new" || c.lru.Len() != 3 {
+	cachePut(c, &session{key: "a", authorization: "new", read: now, expires: noExpiry})
+	if s := cacheGet(c, "a", now); s == nil || s.authorization != "new" || c.lru.Len() != 3 {
 		t.Errorf("replacing a key: %+v, %d entries", s, c.lru.Len())
 	}
 }
@@ -75,10 +75,10 @@ func TestCacheConcurrentAccess(t *testing.T) {
 			k := strconv.Itoa((g*7 + i) % 80)
 			switch i % 3 {
 			case 0:
-				cachePut(c, &session{key: k, jwt: k, read: now, expires: noExpiry})
+				cachePut(c, &session{key: k, authorization: k, read: now, expires: noExpiry})
 			case 1:
-				if s := cacheGet(c, k, now); s != nil && s.jwt != k {
-					t.Errorf("key %s holds %q", k, s.jwt)
+				if s := cacheGet(c, k, now); s != nil && s.authorization != k {
+					t.Errorf("key %s holds %q", k, s.authorization)
 				}
 			default:
 				cacheDelete(c, k)

@@ -248,8 +248,6 @@ type claimHeader struct {
 const controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
 	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
-// setClaimHeaders sets each mapped header the claims provide; lists are joined with commas. The client's
-// copies were deleted on entry. A value with control characters is left out rather than forwarded.
 // deleteClaimHeaders removes every client-supplied copy of the headers claims may set.
 func deleteClaimHeaders(m *SessionJWT, req *http.Request) {
 	for _, ch := range m.claimHeaders {
@@ -257,6 +255,8 @@ func deleteClaimHeaders(m *SessionJWT, req *http.Request) {
 	}
 }
 
+// setClaimHeaders sets each mapped header the claims provide; lists are joined with commas. The client's
+// copies were deleted on entry. A value with control characters is left out rather than forwarded.
 func setClaimHeaders(h http.Header, mapped []claimHeader, claims map[string]json.RawMessage) {
 	for _, ch := range mapped {
 		value := strings.Join(claimStrings(claims[ch.claim]), ",")

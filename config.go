@@ -130,6 +130,10 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		}
 	}
 
+	var storedVerifier *jwtVerifier
+	if verifier != nil && verifier.verifyStored {
+		storedVerifier = verifier
+	}
 	poolKey := store.poolKey()
 	var cache *sessionCache
 	if cacheTTL > 0 {
@@ -137,14 +141,10 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		// same way: the same header prefix (sessions hold the header value), cacheTTL (entries end at
 		// it), and, when they verify stored JWTs, the same trust.
 		identity := poolKey + "\x00" + valuePrefix + "\x00" + cacheTTL.String()
-		if verifier != nil && verifier.verifyStored {
-			identity += "\x00verified by " + verifier.trust
+		if storedVerifier != nil {
+			identity += "\x00verified by " + storedVerifier.trust
 		}
 		cache = sharedCache(identity, c.CacheSize)
-	}
-	var storedVerifier *jwtVerifier
-	if verifier != nil && verifier.verifyStored {
-		storedVerifier = verifier
 	}
 	return &SessionJWT{
 		cookieName:      c.CookieName,

@@ -306,7 +306,7 @@ func storedSession(m *SessionJWT, key, value string, ttl, now int64) *session {
 	if now >= d.expires || (m.storedVerifier != nil && !storedJWTVerifies(m, value, now)) {
 		return nil
 	}
-	s := &session{key: key, jwt: value, authorization: m.valuePrefix + value, claims: d.claims, read: now,
+	s := &session{key: key, authorization: m.valuePrefix + value, claims: d.claims, read: now,
 		expires: d.expires}
 	if m.readsTTL {
 		keepSession(m, s, ttl)

@@ -107,12 +107,12 @@ func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (inter
 			}
 		}
 		reply, err := exchange(c, cmd, replies, deadline)
-		if err == nil {
+		if _, isReply := err.(redisError); err == nil || isReply {
 			p.idle <- c // never blocks: each open connection holds a slot
 			if p.down.Load() {
 				p.succeeded()
 			}
-			return reply, nil
+			return reply, err
 		}
 		if !retryAfter(p, c, err, reused && attempt == 0) {
 			return nil, err
@@ -120,17 +120,10 @@ func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (inter
 	}
 }
 
-// retryAfter deals with the connection c after its exchange failed with err, and reports whether to
-// try again: an error reply leaves c usable; anything else discards it, and when c was the first,
-// reused connection and did not time out, every idle one too, for a retry on a new connection.
+// retryAfter discards the connection c after its exchange failed with err (other than an error reply),
+// and reports whether to try again: when c was the first, reused connection and did not time out, every
+// idle one is dropped too, for a retry on a new connection.
 func retryAfter(p *redisPool, c *respConn, err error, firstReused bool) bool {
-	if _, isReply := err.(redisError); isReply {
-		p.idle <- c
-		if p.down.Load() {
-			p.succeeded()
-		}
-		return false
-	}
 	p.discard(c)
 	if firstReused && !errors.Is(err, os.ErrDeadlineExceeded) {
 		p.discardIdle()

@@ -63,17 +63,17 @@ var refreshClient = &http.Client{
 	CheckRedirect: func(req *http.Request, via []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// refreshSession calls the refresh endpoint for s, waiting at most the refresh timeout, and adds the
-// endpoint's Set-Cookie headers to rw's headers. Failures are logged; the request goes on regardless.
 // maybeRefresh refreshes the session when its Redis key is about to expire. A key without expiry (zero
 // redisEnd) is never refreshed.
 func maybeRefresh(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64) {
 	if s.redisEnd != 0 && s.redisEnd-now < int64(m.refresh.below) {
-		refreshSession(m, rw, req, s, s.authorization)
+		refreshSession(m, rw, req, s)
 	}
 }
 
-func refreshSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, authorization string) {
+// refreshSession calls the refresh endpoint for s, waiting at most the refresh timeout, and adds the
+// endpoint's Set-Cookie headers to rw's headers. Failures are logged; the request goes on regardless.
+func refreshSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session) {
 	flight := m.refresh.url + "\x00" + m.poolKey + "\x00" + s.key
 	if !startRefresh(flight, time.Now()) {
 		return
@@ -87,7 +87,7 @@ func refreshSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s 
 		logf("middleware %s: session refresh: %v", m.name, err)
 		return
 	}
-	call.Header.Set(m.header, authorization)
+	call.Header.Set(m.header, s.authorization)
 	res, err := refreshClient.Do(call)
 	if err != nil {
 		logf("middleware %s: session refresh failed: %v", m.name, urlErrorCause(err))

@@ -42,9 +42,10 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 			m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", reason)
 			return
 		}
-		forward(m, rw, req, &session{jwt: token, authorization: m.valuePrefix + token, claims: claims}, now.UnixNano(), false)
+		forward(m, rw, req, &session{authorization: m.valuePrefix + token, claims: claims}, now.UnixNano(), false)
 		return
 	}
+	nanos := now.UnixNano()
 	if m.bearerKeyPrefix == "" || len(token) > maxTokenSize {
 		m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", "")
 		return
@@ -53,10 +54,10 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 	var s *session
 	var err error
 	if m.cache != nil {
-		s = cacheGet(m.cache, key, now.UnixNano())
+		s = cacheGet(m.cache, key, nanos)
 	}
 	if s == nil {
-		s, err = sessionFor(m, key, now.UnixNano())
+		s, err = sessionFor(m, key, nanos)
 	}
 	if err != nil {
 		m.serveStoreFailure(rw, req)
@@ -66,7 +67,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 		m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", "")
 		return
 	}
-	forward(m, rw, req, s, now.UnixNano(), false)
+	forward(m, rw, req, s, nanos, false)
 }
 
 // refuseToken answers a request whose token is malformed (400) or does not authenticate (401) under the
