@@ -4,6 +4,9 @@
 #   2. Traefik + sessionjwt (cookie verified, Redis GET, header set),
 #   3. Traefik + ForwardAuth to a compiled Go service doing the same swap with go-redis (bench/forwardauth),
 #   4. Traefik + sessionjwt with its session cache on (cacheTTL: no Redis round trip on a hit),
+#   5. Traefik + bench/floorplugin setting the same header and nothing else (what any plugin interpreted
+#      by Yaegi costs before it does any work: the ceiling for the cached row),
+#   6. Traefik + bench/floorplugin doing only the Redis GET and the header (the ceiling for row 2),
 # in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the Go benchmarks of the hot
 # path (scripts/bench-go.sh). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
 # PROFILE=FILE instead takes a 10 s CPU profile of Traefik under the load of one setup (SETUP, default
@@ -41,7 +44,14 @@ pids+=($!)
 "$run/forwardauth" -addr "127.0.0.1:$fa_port" -redis "127.0.0.1:$redis_port" -secret "$secret" 2>"$run/forwardauth.log" &
 pids+=($!)
 
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+cookie=$(scripts/bench-session.sh "$redis_port" "$secret")
+# The floor plugin forwards the same header as sessionjwt: the one key in Redis is the session's JWT.
+authorization="Bearer $(redis-cli -p "$redis_port" --raw get "$(redis-cli -p "$redis_port" randomkey)")"
+
 scripts/layout-plugin.sh "$run"
+floor="$run/plugins-local/src/github.com/sessionjwt/benchfloor"
+mkdir -p "$floor" && cp bench/floorplugin/.traefik.yml bench/floorplugin/go.mod bench/floorplugin/floor.go "$floor/"
 cat > "$run/static.yml" <<YML
 entryPoints:
   web:
@@ -54,6 +64,8 @@ experimental:
   localPlugins:
     sessionjwt:
       moduleName: github.com/sessionjwt/sessionjwt
+    floor:
+      moduleName: github.com/sessionjwt/benchfloor
 log:
   level: ERROR
 YML
@@ -93,6 +105,14 @@ http:
       rule: PathPrefix(\`/cached\`)
       service: backend
       middlewares: [cached]
+    floor:
+      rule: PathPrefix(\`/floor\`)
+      service: backend
+      middlewares: [floor]
+    getfloor:
+      rule: PathPrefix(\`/getfloor\`)
+      service: backend
+      middlewares: [getfloor]
   middlewares:
     sessionjwt:
       plugin:
@@ -105,6 +125,14 @@ http:
           secretKey: $secret
           redisURL: redis://127.0.0.1:$redis_port/0
           cacheTTL: 10s
+    floor:
+      plugin:
+        floor:
+          headerValue: "$authorization"
+    getfloor:
+      plugin:
+        floor:
+          redisAddr: 127.0.0.1:$redis_port
     forwardauth:
       forwardAuth:
         address: http://127.0.0.1:$fa_port/auth
@@ -118,15 +146,12 @@ YML
 (cd "$run" && exec "$traefik_bin" --configFile="$run/static.yml" >"$run/traefik.log" 2>&1) &
 pids+=($!)
 
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-cookie=$(scripts/bench-session.sh "$redis_port" "$secret")
-
 base="http://127.0.0.1:$web_port"
 for _ in $(seq 300); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/bare" || true)" = 200 ] && break; sleep 0.2
 done
 # Each setup must really do the swap before it is measured.
-for setup in sessionjwt forwardauth cached; do
+for setup in sessionjwt forwardauth cached floor getfloor; do
   out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
   [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
 done
@@ -155,12 +180,12 @@ measure() { # setup round
   tail -n 1 "$results"
 }
 echo "bench: warming up"
-for setup in bare sessionjwt forwardauth cached; do
+for setup in bare sessionjwt forwardauth cached floor getfloor; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: session_uuid=$cookie" "$base/$setup" >/dev/null
 done
 echo -e "setup\tround\treq/s\tp50 ms\tp99 ms\tnon-2xx"
 for round in $(seq "$ROUNDS"); do
-  for setup in bare sessionjwt forwardauth cached; do measure "$setup" "$round"; done
+  for setup in bare sessionjwt forwardauth cached floor getfloor; do measure "$setup" "$round"; done
 done
 
 gobench="$run/gobench.txt"
@@ -185,12 +210,14 @@ env = os.environ
 lines = []
 lines.append("# Benchmarks\n")
 lines.append("Written by `make bench` (bench/run.sh); numbers from the last run on the machine below. Same wrk load on "
-             "loopback against four setups, interleaved, %s rounds of %s each, medians.\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
+             "loopback against six setups, interleaved, %s rounds of %s each, medians.\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
 lines.append("| setup | requests/s | p50 latency | p99 latency | non-2xx |")
 lines.append("|---|---|---|---|---|")
 names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + sessionjwt", "forwardauth": "3. Traefik + ForwardAuth (compiled Go service, go-redis)",
-         "cached": "4. Traefik + sessionjwt, cacheTTL 10s"}
-for s in ["bare", "sessionjwt", "forwardauth", "cached"]:
+         "cached": "4. Traefik + sessionjwt, cacheTTL 10s",
+         "floor": "5. Traefik + a Yaegi plugin that only sets the header (bench/floorplugin)",
+         "getfloor": "6. Traefik + a Yaegi plugin that only reads the JWT from Redis and sets it (bench/floorplugin)"}
+for s in ["bare", "sessionjwt", "forwardauth", "cached", "floor", "getfloor"]:
     r, p50, p99 = med[s]
     lines.append("| %s | %.0f | %.2f ms | %.2f ms | %d |" % (names[s], r, p50, p99, bad[s]))
 lines.append("")
@@ -200,7 +227,12 @@ dp99 = med["sessionjwt"][2] - med["bare"][2]
 lines.append("- sessionjwt / bare Traefik: **%.2fx** requests/s (target at least 0.75x)" % r2_1)
 lines.append("- sessionjwt / ForwardAuth: **%.2fx** requests/s (target at least 2x)" % r2_3)
 lines.append("- sessionjwt p99 minus bare p99: **%+.2f ms** (target at most +1 ms)" % dp99)
-lines.append("- cached sessionjwt / bare Traefik: **%.2fx** requests/s (target at least 0.9x)\n" % (med["cached"][0] / med["bare"][0]))
+lines.append("- cached sessionjwt / bare Traefik: **%.2fx** requests/s (target at least 0.9x)" % (med["cached"][0] / med["bare"][0]))
+lines.append("- the floors, which no sessionjwt row can pass: a Yaegi plugin that only sets the header **%.2fx** bare "
+             "Traefik's requests/s (the ceiling for the cached row); one that only reads the JWT from Redis and sets it "
+             "**%.2fx** bare Traefik's, **%.2fx** ForwardAuth's, p99 **%+.2f ms** (the ceiling for row 2)\n"
+             % (med["floor"][0] / med["bare"][0], med["getfloor"][0] / med["bare"][0],
+                med["getfloor"][0] / med["forwardauth"][0], med["getfloor"][2] - med["bare"][2]))
 lines.append("Every round:\n")
 lines.append("| setup | round | requests/s | p50 ms | p99 ms |")
 lines.append("|---|---|---|---|---|")

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/traefik/yaegi/interp"
@@ -44,6 +45,7 @@ func run() error {
 	gopath := flag.String("gopath", "", "a GOPATH holding src/github.com/sessionjwt/sessionjwt (scripts/layout-plugin.sh)")
 	cookie := flag.String("cookie", "", "the Cookie header every request carries")
 	n := flag.Int("n", 100000, "requests")
+	c := flag.Int("c", 1, "goroutines sending the requests at once (each its own request and recorder)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured requests to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile (every allocation) to this file")
 	var set settings
@@ -103,9 +105,20 @@ func run() error {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	for k := 0; k < *n; k++ {
-		handler.ServeHTTP(rec, req)
+	var wg sync.WaitGroup
+	for g := 0; g < *c; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Cookie", *cookie)
+			rec := httptest.NewRecorder()
+			for k := 0; k < *n / *c; k++ {
+				handler.ServeHTTP(rec, req)
+			}
+		}()
 	}
+	wg.Wait()
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	fmt.Printf("%d requests: %.2f us/request, %d allocations/request\n", *n,

@@ -1,0 +1,3 @@
+module github.com/sessionjwt/benchfloor
+
+go 1.22
