@@ -61,7 +61,7 @@ type getFloor struct {
 	next     http.Handler
 	addr     string
 	idle     chan *redisConn // holds up to 64 connections: more than the benchmark's ever open
-	commands sync.Map // cookie value -> its GET command, as sessionjwt remembers verified cookie values
+	commands sync.Map        // cookie value -> its GET command, as sessionjwt remembers verified cookie values
 }
 
 type redisConn struct {
