@@ -18,6 +18,6 @@ fuzz:
 demo:
 	./scripts/demo.sh
 
-# Writes BENCHMARKS.md: wrk against bare Traefik, sessionjwt, ForwardAuth and a header-only plugin, plus the Go benchmarks.
+# Writes BENCHMARKS.md: wrk against bare Traefik, sessionjwt, ForwardAuth and two floor plugins, plus the Go benchmarks.
 bench:
 	./bench/run.sh

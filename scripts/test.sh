@@ -15,7 +15,7 @@ go vet ./...
 (cd e2e && go vet ./...)
 (cd tools/yaegilint && go test -count=1 .)
 (cd tools/yaegiprof && go vet .)
-(cd bench/floorplugin && go vet .) # make bench's floor, a plugin of its own
+(cd bench/floorplugin && go vet .) # make bench's floors, a plugin of their own
 if [ -x ../shared/tools/yaegi-pitfalls ]; then
   # Only the package Yaegi runs (plugin and its tests); e2e/, bench/ and tools/ are compiled programs.
   plugin_only=$(mktemp -d)
