@@ -217,9 +217,9 @@ lines = []
 lines.append("# Benchmarks\n")
 lines.append("Written by `make bench` (bench/run.sh); numbers from the last run on the machine below. Same wrk load on "
              "loopback against six setups, interleaved, %s rounds of %s each, medians. Traefik CPU per request is the CPU time "
-             "the Traefik process used during a run (user and system, from /proc) over the requests it served: steadier than "
-             "requests/s on a shared machine, and a middleware's cost is its excess over bare Traefik's (for ForwardAuth, "
-             "without the auth service's own CPU).\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
+             "the Traefik process used during a run (user and system, from /proc) over the requests it served: a middleware's "
+             "cost is its excess over bare Traefik's (for ForwardAuth, without the auth service's own CPU; it varies from round "
+             "to round about as much as requests/s does).\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
 lines.append("| setup | requests/s | p50 latency | p99 latency | non-2xx | Traefik CPU per request |")
 lines.append("|---|---|---|---|---|---|")
 names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + sessionjwt", "forwardauth": "3. Traefik + ForwardAuth (compiled Go service, go-redis)",
