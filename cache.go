@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // session is what a Redis key led to: the JWT to forward and its decoded claims. With the cache on,
@@ -30,33 +31,54 @@ type session struct {
 type sessionCache struct {
 	mu      sync.Mutex
 	size    int
+	ttl     int64 // cacheTTL in nanoseconds: no entry lives longer
 	entries map[string]*session
 	lru     *list.List // of *session; front: most recently used
+	used    int64      // Unix nanoseconds of the last lookup or store, guarded by mu
 }
 
 // Like pools, caches live at package level: one per Redis settings and size, shared by middlewares and
-// kept across reloads.
+// kept across reloads. A cache nobody has used for its cacheTTL holds only expired entries: the janitor
+// drops it, so caches of replaced configurations do not keep their memory.
 var (
 	cachesMu sync.Mutex
 	caches   = map[string]*sessionCache{}
 )
 
-func sharedCache(poolKey string, size int) *sessionCache {
-	key := poolKey + "\x00" + strconv.Itoa(size)
+func sharedCache(identity string, size int, ttl time.Duration) *sessionCache {
+	startJanitor()
+	key := identity + "\x00" + strconv.Itoa(size)
 	cachesMu.Lock()
 	defer cachesMu.Unlock()
 	c := caches[key]
 	if c == nil {
-		c = &sessionCache{size: size, entries: map[string]*session{}, lru: list.New()}
+		c = &sessionCache{size: size, ttl: int64(ttl), entries: map[string]*session{}, lru: list.New(),
+			used: time.Now().UnixNano()}
 		caches[key] = c
 	}
 	return c
+}
+
+// sweepCaches drops the caches not used for their cacheTTL. A middleware that still holds one goes on
+// using it; a new one with the same settings gets a fresh cache.
+func sweepCaches(now time.Time) {
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	for key, c := range caches {
+		c.mu.Lock()
+		unused := now.UnixNano()-c.used >= c.ttl
+		c.mu.Unlock()
+		if unused {
+			delete(caches, key)
+		}
+	}
 }
 
 // cacheGet returns the session cached under key unless it has expired (see session.expires).
 // It is on every request's path, so it unlocks by hand: a defer costs the interpreter more than the rest.
 func cacheGet(c *sessionCache, key string, now int64) *session {
 	c.mu.Lock()
+	c.used = now
 	s := c.entries[key]
 	if s != nil {
 		if now < s.expires {
@@ -79,6 +101,7 @@ func cacheRemove(c *sessionCache, s *session) {
 func cachePut(c *sessionCache, s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.used = s.read
 	if old := c.entries[s.key]; old != nil {
 		cacheRemove(c, old)
 	}

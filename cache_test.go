@@ -16,14 +16,16 @@ func TestCacheExpiry(t *testing.T) {
 	tests := []struct {
 		name string
 		jwt  string
-		ttl  int64         // the Redis key's TTL in seconds, -1: none
+		ttl  int64         // the Redis key's TTL in milliseconds, -1: none
 		at   time.Duration // when it is asked for, after t0
 		hit  bool
 	}{
 		{"before the cache TTL", lasting, -1, 59 * time.Second, true},
 		{"at the cache TTL", lasting, -1, time.Minute, false},
-		{"before the Redis TTL", lasting, 10, 9 * time.Second, true},
-		{"at the Redis TTL", lasting, 10, 10 * time.Second, false},
+		{"before the Redis TTL", lasting, 10000, 9 * time.Second, true},
+		{"at the Redis TTL", lasting, 10000, 10 * time.Second, false},
+		{"before a Redis TTL of 2.6 s", lasting, 2600, 2599 * time.Millisecond, true},
+		{"at a Redis TTL of 2.6 s", lasting, 2600, 2600 * time.Millisecond, false},
 		{"before exp", expiring, -1, 9 * time.Second, true},
 		{"at exp", expiring, -1, 10 * time.Second, false},
 	}
@@ -45,7 +47,7 @@ func TestCacheExpiry(t *testing.T) {
 }
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := sharedCache("lru-test", 3)
+	c := sharedCache("lru-test", 3, time.Hour)
 	now := time.Now().UnixNano()
 	for _, k := range []string{"a", "b", "c"} {
 		cachePut(c, &session{key: k, read: now, expires: noExpiry})
@@ -68,7 +70,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestCacheConcurrentAccess(t *testing.T) {
-	c := sharedCache("race-test", 50)
+	c := sharedCache("race-test", 50, time.Hour)
 	now := time.Now().UnixNano()
 	concurrently(8, func(g int) {
 		for i := 0; i < 500; i++ {
@@ -136,6 +138,18 @@ func TestCachedSessions(t *testing.T) {
 		t.Error("a session was served from the cache past its JWT's exp")
 	}
 
+	// Not even a moment past the key: a key with 1.5 s to live (TTL would say 2) is refused from the moment
+	// Redis no longer has it.
+	brief := randomID(t)
+	admin.do("SET", brief, testJWT, "PX", "1500")
+	if !authorized(brief) {
+		t.Fatal("session not authorized")
+	}
+	waitFor(t, 3*time.Second, "Redis to expire the key", func() bool { return admin.do("GET", brief) == nil })
+	if authorized(brief) {
+		t.Error("a session was served from the cache after Redis had expired its key")
+	}
+
 	// Middlewares with the same Redis and cache settings share one cache; other settings get their own.
 	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
 	m1, m2 := h.(*SessionJWT), h2.(*SessionJWT)
@@ -173,11 +187,11 @@ func TestRedisGetTTLPipelined(t *testing.T) {
 		min, max int64
 		err      bool
 	}{
-		{expiring, "v1", 90, 100, false},
+		{expiring, "v1", 90000, 100000, false}, // milliseconds
 		{forever, "v2", -1, -1, false},
 		{randomID(t), "", -2, -2, false},
-		{list, "", 0, 0, true},           // WRONGTYPE for GET
-		{expiring, "v1", 90, 100, false}, // the connection is still in step after an error reply
+		{list, "", 0, 0, true},                 // WRONGTYPE for GET
+		{expiring, "v1", 90000, 100000, false}, // the connection is still in step after an error reply
 	}
 	for _, tt := range tests {
 		v, ttl, err := redisGetTTL(p, tt.key, time.Now().Add(time.Second))

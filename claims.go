@@ -248,13 +248,6 @@ type claimHeader struct {
 const controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
 	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
-// deleteClaimHeaders removes every client-supplied copy of the headers claims may set.
-func deleteClaimHeaders(m *SessionJWT, req *http.Request) {
-	for _, ch := range m.claimHeaders {
-		delete(req.Header, ch.header)
-	}
-}
-
 // setClaimHeaders sets each mapped header the claims provide; lists are joined with commas. The client's
 // copies were deleted on entry. A value with control characters is left out rather than forwarded.
 func setClaimHeaders(h http.Header, mapped []claimHeader, claims map[string]json.RawMessage) {
@@ -292,7 +285,8 @@ func newRequirements(c *Config) (requirements, error) {
 	return r, nil
 }
 
-// newClaimHeaders validates claimHeaders. The injected header and the cookie cannot be targets.
+// newClaimHeaders validates claimHeaders. The injected header and the cookie cannot be targets, in any
+// spelling a backend reads as them (see cgiName).
 func newClaimHeaders(c *Config, injected string) ([]claimHeader, error) {
 	var out []claimHeader
 	used := map[string]string{}
@@ -301,13 +295,14 @@ func newClaimHeaders(c *Config, injected string) ([]claimHeader, error) {
 		if claim == "" || !isToken(header) {
 			return nil, fmt.Errorf("claimHeaders %q: %q is not a valid header name", claim, header)
 		}
-		if canonical == injected || canonical == "Cookie" || canonical == "Host" {
+		name := cgiName(header)
+		if name == cgiName(injected) || name == "cookie" || name == "host" || name == "authorization" {
 			return nil, fmt.Errorf("claimHeaders %q: header %s is not available for claims", claim, canonical)
 		}
-		if other, ok := used[canonical]; ok {
+		if other, ok := used[name]; ok {
 			return nil, fmt.Errorf("claimHeaders %q and %q both map to header %s", other, claim, canonical)
 		}
-		used[canonical] = claim
+		used[name] = claim
 		out = append(out, claimHeader{claim: claim, header: canonical})
 	}
 	return out, nil

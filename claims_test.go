@@ -163,7 +163,7 @@ func TestRememberedClaimsExpire(t *testing.T) {
 	}
 	// A middleware that reads TTLs (here for its cache) ends the session at the key's TTL when that is first.
 	cached, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1h" })
-	if got := storedSession(cached.(*SessionJWT), randomID(t), jwt, 3, now.UnixNano()); got == nil ||
+	if got := storedSession(cached.(*SessionJWT), randomID(t), jwt, 3000, now.UnixNano()); got == nil ||
 		got.expires != now.Add(3*time.Second).UnixNano() {
 		t.Errorf("with a Redis TTL of 3 s before exp: %+v", got)
 	}

@@ -70,6 +70,11 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	default:
 		return nil, fmt.Errorf("redisFailure %q is not one of reject, pass", c.RedisFailure)
 	}
+	switch c.Preflight {
+	case preflightAnonymous, preflightAuthenticate:
+	default:
+		return nil, fmt.Errorf("preflight %q is not one of anonymous, authenticate", c.Preflight)
+	}
 	public, err := newPublicPaths(c.PublicPaths)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,10 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 	hasRequirements := len(reqs.scopes) > 0 || reqs.hasLevel || len(reqs.claims) > 0
 	header := http.CanonicalHeaderKey(c.HeaderName)
 	claimHeaders, err := newClaimHeaders(c, header)
+	if err != nil {
+		return nil, err
+	}
+	spoofable, err := spoofableHeaders(header, claimHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -144,37 +153,39 @@ func buildSessionJWT(c *Config) (*SessionJWT, error) {
 		if storedVerifier != nil {
 			identity += "\x00verified by " + storedVerifier.trust
 		}
-		cache = sharedCache(identity, c.CacheSize)
+		cache = sharedCache(identity, c.CacheSize, cacheTTL)
 	}
 	return &SessionJWT{
-		cookieName:      c.CookieName,
-		signer:          sig,
-		verified:        newVerifiedCookies(),
-		store:           sharedPool(store),
-		redisTimeout:    int64(store.timeout),
-		readsTTL:        refresh != nil || cache != nil,
-		poolKey:         poolKey,
-		keyPrefix:       c.RedisKeyPrefix,
-		refresh:         refresh,
-		verifier:        verifier,
-		storedVerifier:  storedVerifier,
-		bearerKeyPrefix: c.BearerKeyPrefix,
-		bearerScheme:    c.BearerScheme,
-		cache:           cache,
-		cacheTTL:        cacheTTL,
-		header:          header,
-		valuePrefix:     valuePrefix,
-		unauthenticated: c.Unauthenticated,
-		failOpen:        c.RedisFailure == policyPass,
-		public:          public,
-		loginURL:        loginURL,
-		loginParam:      c.LoginParam,
-		realm:           c.Realm,
-		challenge:       `Bearer realm="` + c.Realm + `"`,
-		requirements:    reqs,
-		hasRequirements: hasRequirements,
-		claimHeaders:    claimHeaders,
-		checksClaims:    hasRequirements || claimHeaders != nil || refresh != nil,
+		cookieName:         c.CookieName,
+		signer:             sig,
+		verified:           newVerifiedCookies(),
+		store:              sharedPool(store),
+		redisTimeout:       int64(store.timeout),
+		readsTTL:           refresh != nil || cache != nil,
+		poolKey:            poolKey,
+		keyPrefix:          c.RedisKeyPrefix,
+		refresh:            refresh,
+		verifier:           verifier,
+		storedVerifier:     storedVerifier,
+		bearerKeyPrefix:    c.BearerKeyPrefix,
+		bearerScheme:       c.BearerScheme,
+		cache:              cache,
+		cacheTTL:           cacheTTL,
+		header:             header,
+		valuePrefix:        valuePrefix,
+		unauthenticated:    c.Unauthenticated,
+		failOpen:           c.RedisFailure == policyPass,
+		anonymousPreflight: c.Preflight == preflightAnonymous,
+		public:             public,
+		loginURL:           loginURL,
+		loginParam:         c.LoginParam,
+		realm:              c.Realm,
+		challenge:          `Bearer realm="` + c.Realm + `"`,
+		requirements:       reqs,
+		hasRequirements:    hasRequirements,
+		claimHeaders:       claimHeaders,
+		checksClaims:       hasRequirements || claimHeaders != nil || refresh != nil,
+		spoofable:          spoofable,
 	}, nil
 }
 
@@ -293,6 +304,9 @@ func redisSettings(c *Config) (redisOptions, error) {
 		return o, fmt.Errorf("redisPoolSize %d must be at least 1", c.RedisPoolSize)
 	}
 	o.poolSize = c.RedisPoolSize
+	if o.idleTimeout, err = positiveDuration("redisIdleTimeout", c.RedisIdleTimeout, "1m"); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -405,5 +419,6 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 	if v.timeout, err = positiveDuration("jwt.jwksTimeout", c.JWKSTimeout, "3s"); err != nil {
 		return nil, err
 	}
+	adoptJWKS(v)
 	return v, nil
 }

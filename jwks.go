@@ -1,7 +1,6 @@
 package sessionjwt
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -78,7 +77,8 @@ func matchingKeys(v *jwtVerifier, kid string, now, deadline time.Time) []jwtKey 
 }
 
 // jwksCache holds the keys of one JWKS URL for every middleware in this Traefik, across reloads. It
-// has no goroutine of its own: requests find the keys stale and start one bounded fetch.
+// has no goroutine of its own: requests that find the keys stale start one bounded fetch, and the
+// janitor refetches the keys of URLs in use every jwksRefresh (sweepJWKS).
 type jwksCache struct {
 	url string
 
@@ -87,7 +87,13 @@ type jwksCache struct {
 	fetched   time.Time     // last successful fetch
 	attempted time.Time     // last fetch started
 	inFlight  chan struct{} // closed when the fetch in flight ends; nil when none is
+	used      time.Time     // last request that asked for the keys
+	owner     *jwtVerifier  // the newest configuration using the URL: its intervals and timeout apply
 }
+
+// jwksKeptFor is how many jwksRefresh intervals the janitor keeps refreshing a URL no request asked for
+// (a day at the default 1h), before it drops the keys from the package-level map.
+const jwksKeptFor = 24
 
 var (
 	jwksMu     sync.Mutex
@@ -105,11 +111,55 @@ func sharedJWKS(url string) *jwksCache {
 	return c
 }
 
+// adoptJWKS makes v the owner of its remote caches: the newest configuration's intervals apply.
+func adoptJWKS(v *jwtVerifier) {
+	startJanitor()
+	now := time.Now()
+	for _, c := range v.remote {
+		c.mu.Lock()
+		c.owner = v
+		c.used = now
+		c.mu.Unlock()
+	}
+}
+
+// sweepJWKS refetches the keys of each URL in use once they are jwksRefresh old, and drops the URLs no
+// request asked for in jwksKeptFor intervals. A URL never fetched is left to the first request that
+// needs it: New never leads to a fetch.
+func sweepJWKS(now time.Time) {
+	jwksMu.Lock()
+	list := make([]*jwksCache, 0, len(jwksCaches))
+	for _, c := range jwksCaches {
+		list = append(list, c)
+	}
+	jwksMu.Unlock()
+	for _, c := range list {
+		c.mu.Lock()
+		owner, used, fetched := c.owner, c.used, c.fetched
+		c.mu.Unlock()
+		if owner == nil {
+			continue
+		}
+		if now.Sub(used) >= jwksKeptFor*owner.refresh {
+			jwksMu.Lock()
+			if jwksCaches[c.url] == c {
+				delete(jwksCaches, c.url)
+			}
+			jwksMu.Unlock()
+			continue
+		}
+		if !fetched.IsZero() && now.Sub(fetched) >= owner.refresh {
+			startFetch(c, owner, now)
+		}
+	}
+}
+
 // remoteKeys returns the cached keys of c. Never fetched: fetch now (waiting until deadline at most).
 // Older than v.refresh: fetch in the background and answer with the keys at hand.
 func remoteKeys(c *jwksCache, v *jwtVerifier, now, deadline time.Time) []jwtKey {
 	c.mu.Lock()
 	keys, fetched := c.keys, c.fetched
+	c.used = now
 	c.mu.Unlock()
 	if deadline.IsZero() {
 		return keys
@@ -127,31 +177,16 @@ func remoteKeys(c *jwksCache, v *jwtVerifier, now, deadline time.Time) []jwtKey 
 	return keys
 }
 
-// refreshJWKS refetches v's JWKS URLs every v.refresh until ctx ends. Several middlewares may run one
-// for the same URL: startFetch still fetches each URL at most once per minInterval.
-func refreshJWKS(ctx context.Context, v *jwtVerifier) {
-	ticker := time.NewTicker(v.refresh)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		for _, c := range v.remote {
-			startFetch(c, v, time.Now())
-		}
-	}
-}
-
 // refetch fetches c unless it was tried within v.minInterval, and waits for the fetch (its own or one
-// already in flight) until deadline at most.
+// already in flight) until deadline at most. The wait is measured from the clock, not from now: a request
+// that already waited for another URL has only the rest of its one deadline left.
 func refetch(c *jwksCache, v *jwtVerifier, now, deadline time.Time) {
 	done := startFetch(c, v, now)
-	if done == nil {
+	left := time.Until(deadline)
+	if done == nil || left <= 0 {
 		return
 	}
-	timer := time.NewTimer(deadline.Sub(now))
+	timer := time.NewTimer(left)
 	defer timer.Stop()
 	select {
 	case <-done:

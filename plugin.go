@@ -29,6 +29,7 @@ type Config struct {
 	RedisKeyPrefix    string `json:"redisKeyPrefix,omitempty"`
 	RedisTimeout      string `json:"redisTimeout,omitempty"`
 	RedisPoolSize     int    `json:"redisPoolSize,omitempty"`
+	RedisIdleTimeout  string `json:"redisIdleTimeout,omitempty"`
 
 	HeaderName      string `json:"headerName,omitempty"`
 	HeaderType      string `json:"headerType,omitempty"`
@@ -36,6 +37,7 @@ type Config struct {
 	RedisFailure    string `json:"redisFailure,omitempty"`
 
 	PublicPaths []string `json:"publicPaths,omitempty"`
+	Preflight   string   `json:"preflight,omitempty"`
 	LoginURL    string   `json:"loginURL,omitempty"`
 	LoginParam  string   `json:"loginParam,omitempty"`
 	Realm       string   `json:"realm,omitempty"`
@@ -89,11 +91,13 @@ func CreateConfig() *Config {
 		RedisURL:           "redis://127.0.0.1:6379/0",
 		RedisTimeout:       "500ms",
 		RedisPoolSize:      16,
+		RedisIdleTimeout:   "1m",
 		HeaderName:         "Authorization",
 		HeaderType:         "Bearer",
-		Unauthenticated:    policyPass,
+		Unauthenticated:    policyStrip,
 		RedisFailure:       policyReject,
 		PublicPaths:        []string{},
+		Preflight:          preflightAnonymous,
 		LoginParam:         "next",
 		Realm:              "sessionjwt",
 		RequiredScopes:     []string{},
@@ -126,6 +130,12 @@ const (
 	policyLogin  = "login"
 )
 
+// Values of the preflight key.
+const (
+	preflightAnonymous    = "anonymous"    // forwarded unauthenticated and without credentials
+	preflightAuthenticate = "authenticate" // checked like any other request
+)
+
 // SessionJWT is the middleware. Everything it needs per request was computed in New.
 type SessionJWT struct {
 	next http.Handler
@@ -150,34 +160,35 @@ type SessionJWT struct {
 	header      string // canonical header name
 	valuePrefix string // "Bearer " or ""
 
-	unauthenticated string // policyPass, policyStrip, policyReject or policyLogin
-	failOpen        bool   // redisFailure: pass
-	public          publicPaths
-	loginURL        *url.URL // policyLogin only
-	loginParam      string
-	realm           string
-	challenge       string // WWW-Authenticate of a 401
+	unauthenticated    string // policyPass, policyStrip, policyReject or policyLogin
+	failOpen           bool   // redisFailure: pass
+	anonymousPreflight bool   // preflight: anonymous
+	public             publicPaths
+	loginURL           *url.URL // policyLogin only
+	loginParam         string
+	realm              string
+	challenge          string // WWW-Authenticate of a 401
 
 	requirements    requirements
 	hasRequirements bool
 	claimHeaders    []claimHeader
 	checksClaims    bool // any of requirements, claimHeaders and refresh: see checkClaims
+	// spoofable are the names under which a client could pass a header off as one the gateway sets: every
+	// spelling of each claim header and the other spellings of headerName (see headerSpellings). nil: none.
+	spoofable []string
 }
 
 // New validates config and builds the middleware. It does no network I/O: Traefik's plugin catalog calls
-// it without a network, and Redis may come up after Traefik. With JWKS URLs it starts their refresher,
-// which first fetches one interval later.
-func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+// it without a network, and Redis may come up after Traefik. It starts no goroutine of its own either:
+// Traefik v2 never cancels ctx, so one per New would pile up with every reload; the package's one
+// janitor (janitor.go) does the background work for all middlewares.
+func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
 	m, err := newSessionJWT(config)
 	if err != nil {
 		return nil, err
 	}
 	m.next = next
 	m.name = name
-	if m.verifier != nil && len(m.verifier.remote) > 0 && ctx != nil {
-		// Traefik cancels ctx when this configuration is replaced, which ends the refresher.
-		go refreshJWKS(ctx, m.verifier)
-	}
 	return m, nil
 }
 
@@ -187,9 +198,13 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 // whether or not that expression runs; so the functions on every request's path hold only what every
 // request needs, and the rest sits in functions called when it is needed.
 func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	// Headers we may set from claims never come from the client, whatever happens next.
-	if m.claimHeaders != nil {
-		deleteClaimHeaders(m, req)
+	// Headers we may set never come from the client, in any spelling, whatever happens next.
+	if m.spoofable != nil {
+		deleteHeaders(req.Header, m.spoofable)
+	}
+	if req.Method == http.MethodOptions && m.anonymousPreflight && isPreflight(req) {
+		servePreflight(m, rw, req)
+		return
 	}
 	cookie, err := req.Cookie(m.cookieName)
 	if err != nil {
@@ -229,10 +244,10 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	m.next.ServeHTTP(rw, req)
 }
 
-// forward sends an authenticated request on: its requirements met (else 403), its JWT in the header,
-// its claim headers set, and for sessions (not tokens) a refresh when the key is about to expire.
-func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64, isSession bool) {
-	if m.checksClaims && !checkClaims(m, rw, req, s, now, isSession) {
+// forward sends a request authenticated by a client token on: its requirements met (else 403), its JWT
+// in the header, its claim headers set. (ServeHTTP does the same for sessions itself.)
+func forward(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64) {
+	if m.checksClaims && !checkClaims(m, rw, req, s, now, false) {
 		return
 	}
 	// One value replaces every client-supplied copy.
@@ -295,7 +310,7 @@ func sessionWithTTL(m *SessionJWT, key string, now int64, deadline time.Time) (*
 
 // storedSession checks the JWT Redis holds under key and returns its session, or nil when it does not
 // authenticate (not a header-safe JWT, expired, or not verified under jwt.verifyStored). ttl is the key's
-// remaining lifetime in seconds, -1 when it has none or was not read.
+// remaining lifetime in milliseconds, -1 when it has none or was not read.
 func storedSession(m *SessionJWT, key, value string, ttl, now int64) *session {
 	d := rememberedClaims(value)
 	if d == nil {
@@ -314,11 +329,12 @@ func storedSession(m *SessionJWT, key, value string, ttl, now int64) *session {
 	return s
 }
 
-// keepSession completes a session read with its key's TTL (ttl seconds, -1: none), for refresh and the
-// cache, and caches it when the cache is on.
+// keepSession completes a session read with its key's TTL (ttl milliseconds, -1: none), for refresh and
+// the cache, and caches it when the cache is on. The TTL is counted from s.read, taken before the command
+// went out, so redisEnd is never later than the key's real end.
 func keepSession(m *SessionJWT, s *session, ttl int64) {
 	if ttl >= 0 {
-		s.redisEnd = s.read + ttl*int64(time.Second)
+		s.redisEnd = s.read + ttl*int64(time.Millisecond)
 		if s.redisEnd < s.expires {
 			s.expires = s.redisEnd
 		}
@@ -361,9 +377,20 @@ func (m *SessionJWT) serveStoreFailure(rw http.ResponseWriter, req *http.Request
 	writeError(rw, http.StatusServiceUnavailable, bodyStoreUnavailable)
 }
 
-// exempt reports a request that authentication never blocks: a public path or a CORS preflight.
+// exempt reports a request that authentication never blocks: a public path. (Preflights under
+// preflight: anonymous never get this far; under authenticate they are requests like any other.)
 func (m *SessionJWT) exempt(req *http.Request) bool {
-	return isPreflight(req) || m.public.match(req.URL.Path)
+	return m.public.match(req.URL.Path)
+}
+
+// servePreflight forwards a CORS preflight without authenticating it (preflight: anonymous), and so
+// without any credential: browsers send none on a preflight, so a cookie or token there is a client's
+// own making, and a backend that answers OPTIONS like GET must not take it for one the gateway checked.
+func servePreflight(m *SessionJWT, rw http.ResponseWriter, req *http.Request) {
+	delete(req.Header, m.header)
+	delete(req.Header, "Authorization")
+	delete(req.Header, "Cookie")
+	m.next.ServeHTTP(rw, req)
 }
 
 func (m *SessionJWT) serveUnauthenticated(rw http.ResponseWriter, req *http.Request) {

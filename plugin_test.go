@@ -307,6 +307,81 @@ func TestManyNewCallsShareOnePool(t *testing.T) {
 	}
 }
 
+// Reloads that change Redis settings leave no connections behind: changing only redisTimeout reuses the
+// pool, and a pool of replaced settings (here the pool size) closes its connections once idle for
+// redisIdleTimeout and is retired; the live pool keeps what its traffic needs.
+func TestReloadsLeaveNoConnections(t *testing.T) {
+	addr := testEnv(t, "SESSIONJWT_TEST_REDIS")
+	admin := dialAdmin(t, "tcp", addr)
+	const db = 8
+	id := randomID(t)
+	admin.do("SELECT", strconv.Itoa(db))
+	admin.do("SET", id, testJWT, "EX", "60")
+	reload := func(timeout string, size int) http.Handler {
+		h, _ := newTestMiddleware(t, func(c *Config) {
+			c.RedisURL = "redis://" + addr + "/" + strconv.Itoa(db)
+			c.RedisTimeout = timeout
+			c.RedisPoolSize = size
+			c.RedisIdleTimeout = "300ms"
+		})
+		cookie := signedCookie(t, h, id)
+		concurrently(8, func(i int) { serve(h, requestWithCookie("session_uuid", cookie)) })
+		return h
+	}
+	for i := 0; i < 6; i++ {
+		reload(strconv.Itoa(300+i)+"ms", 4)
+	}
+	if n := admin.clientsNamed(db); n < 1 || n > 4 {
+		t.Fatalf("6 reloads changing redisTimeout left %d connections, want 1..4 (one pool)", n)
+	}
+	var live http.Handler
+	for _, size := range []int{3, 2, 3, 1} { // the last 3 reuses the first 3's pool
+		live = reload("300ms", size)
+	}
+	cookie := signedCookie(t, live, id)
+	liveMiddleware := live.(*SessionJWT)
+	pool := liveMiddleware.store
+	replaced := func() int {
+		poolsMu.Lock()
+		defer poolsMu.Unlock()
+		n := 0
+		for _, p := range livePools {
+			if p != pool && p.opts.address == addr && p.opts.db == db {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "the replaced pools' connections to close and the pools to retire", func() bool {
+		serve(live, requestWithCookie("session_uuid", cookie)) // the live configuration's traffic
+		return admin.clientsNamed(db) == 1 && replaced() == 0
+	})
+	poolsMu.Lock()
+	retired := pool.retired
+	poolsMu.Unlock()
+	if retired {
+		t.Fatal("the live pool was retired")
+	}
+
+	// A middleware idle for long enough sees its pool retired; when traffic comes back, the pool is back
+	// on the janitor's list (its connections are swept again) and in pools for the next New.
+	waitFor(t, 10*time.Second, "the idle live pool to retire", func() bool {
+		poolsMu.Lock()
+		defer poolsMu.Unlock()
+		return pool.retired
+	})
+	if rec := serve(live, requestWithCookie("session_uuid", cookie)); rec.Code != http.StatusOK {
+		t.Fatalf("after its pool retired: status %d", rec.Code)
+	}
+	poolsMu.Lock()
+	back := !pool.retired && pools[pool.key] == pool
+	poolsMu.Unlock()
+	if !back {
+		t.Error("a retired pool in use again was not adopted back")
+	}
+	waitFor(t, 10*time.Second, "its connection to close again once idle", func() bool { return admin.clientsNamed(db) == 0 })
+}
+
 // New validates every key and names it; it never dials.
 func TestNewRejectsBadConfig(t *testing.T) {
 	dir := t.TempDir()

@@ -95,7 +95,8 @@ func TestPublicPathsAndPreflight(t *testing.T) {
 		})
 	}
 
-	// pass keeps the client's header on public paths as everywhere; strip strips it everywhere.
+	// pass keeps the client's header on public paths as everywhere; strip strips it everywhere. A preflight
+	// goes on without it under both.
 	for _, policy := range []string{"pass", "strip"} {
 		h, next := newTestMiddleware(t, func(c *Config) {
 			c.Unauthenticated = policy
@@ -107,8 +108,74 @@ func TestPublicPathsAndPreflight(t *testing.T) {
 		}
 		runPolicyCases(t, h, next, []policyCase{
 			{name: policy + ": public", target: "/health", status: 200, backend: want},
-			{name: policy + ": preflight", method: "OPTIONS", target: "/x", headers: preflight, status: 200, backend: want},
+			{name: policy + ": preflight", method: "OPTIONS", target: "/x", headers: preflight, status: 200, backend: ""},
 		})
+	}
+}
+
+// A CORS preflight never reaches the backend with credentials the gateway vouches for (browsers send
+// none): under preflight: anonymous it goes on without a session lookup and stripped of cookie, token
+// and every header the gateway sets; under preflight: authenticate it is checked like a GET.
+func TestPreflight(t *testing.T) {
+	member := randomID(t)
+	storeSession(t, member, makeJWT(`{"sub":"user-7","scopes":["read"]}`))
+	preflight := map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET",
+		"X-User-Id": "admin"}
+	for _, mode := range []string{"anonymous", "authenticate"} {
+		h, next := newTestMiddleware(t, func(c *Config) {
+			c.Unauthenticated = "reject"
+			c.Preflight = mode
+			c.RequiredScopes = []string{"admin"}
+			c.ClaimHeaders = map[string]string{"sub": "X-User-Id"}
+		})
+		cases := []struct {
+			name    string
+			session string
+			status  int // anonymous, authenticate
+			status2 int
+		}{
+			{"no session", "", 200, 401},
+			{"a member's session, lacking admin", member, 200, 403},
+			{"an unknown session", randomID(t), 200, 401},
+		}
+		for _, tc := range cases {
+			req := requestTo(t, http.MethodOptions, "/admin/users")
+			if tc.session != "" {
+				req.AddCookie(&http.Cookie{Name: "session_uuid", Value: signedCookie(t, h, tc.session)})
+			}
+			req.Header.Set("Authorization", "Bearer client-token")
+			for k, v := range preflight {
+				req.Header.Set(k, v)
+			}
+			before, _ := next.seen()
+			rec := serve(h, req)
+			after, got := next.seen()
+			name := mode + "/" + tc.name
+			want := tc.status
+			if mode == "authenticate" {
+				want = tc.status2
+			}
+			if rec.Code != want {
+				t.Errorf("%s: status %d, want %d", name, rec.Code, want)
+			}
+			if want != 200 {
+				if after != before {
+					t.Errorf("%s: the backend was called", name)
+				}
+				continue
+			}
+			if after != before+1 {
+				t.Fatalf("%s: the backend was not called", name)
+			}
+			for _, hdr := range []string{"Authorization", "Cookie", "X-User-Id"} {
+				if v := got.Values(hdr); len(v) > 0 {
+					t.Errorf("%s: backend saw %s %q", name, hdr, v)
+				}
+			}
+			if got.Get("Access-Control-Request-Method") != "GET" || got.Get("Origin") == "" {
+				t.Errorf("%s: the preflight's own headers did not reach the backend", name)
+			}
+		}
 	}
 }
 

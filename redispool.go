@@ -13,14 +13,20 @@ import (
 
 // Traefik calls New once per router and again on every configuration change, and has no Close hook.
 // Pools therefore live at package level, one per distinct set of Redis settings, so that reloads and
-// routers share connections instead of multiplying them.
+// routers share connections instead of multiplying them. What a configuration change leaves behind (a
+// pool for the old password or pool size) is found by not being used: the janitor (janitor.go) closes
+// connections idle for idleTimeout and retires pools with none left.
 var (
 	poolsMu sync.Mutex
-	pools   = map[string]*redisPool{}
+	pools   = map[string]*redisPool{} // by poolKey, for sharedPool
+	// livePools is every pool not retired, the janitor's list: a pool a middleware still uses after it was
+	// retired and replaced in pools by a newer one comes back here when it dials again.
+	livePools []*redisPool
 )
 
 // sharedPool returns the pool for opts, creating it (without dialing) on first use.
 func sharedPool(opts redisOptions) *redisPool {
+	startJanitor()
 	key := opts.poolKey()
 	poolsMu.Lock()
 	defer poolsMu.Unlock()
@@ -28,10 +34,12 @@ func sharedPool(opts redisOptions) *redisPool {
 	if p == nil {
 		p = &redisPool{
 			opts:  opts,
+			key:   key,
 			idle:  make(chan *respConn, opts.poolSize),
 			slots: make(chan struct{}, opts.poolSize),
 		}
 		pools[key] = p
+		livePools = append(livePools, p)
 	}
 	return p
 }
@@ -42,9 +50,13 @@ var errPoolTimeout = errors.New("redis: no free connection before the deadline")
 // slots; idle ones wait in idle. Every wait, dial and command is bounded by one per-lookup deadline.
 type redisPool struct {
 	opts  redisOptions
+	key   string // opts.poolKey()
 	idle  chan *respConn
 	slots chan struct{}
 	down  atomic.Bool // the last operation failed; logs the start and the end of an outage once each
+
+	retired    bool      // guarded by poolsMu: not in livePools (see retirePool)
+	emptySince time.Time // the janitor's own: since when the pool has had no connection open
 }
 
 // redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
@@ -58,12 +70,13 @@ func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 	return getValue(reply) // the error
 }
 
-// redisGetTTL is redisGet plus the key's remaining lifetime in seconds (-1: no expiry, -2: no key), both
-// read in one round trip: GET and TTL go out pipelined in one write. A TTL refused by the server (an ACL
-// without TTL) reads as -1.
+// redisGetTTL is redisGet plus the key's remaining lifetime in milliseconds (-1: no expiry, -2: no key),
+// both read in one round trip: GET and PTTL go out pipelined in one write. Milliseconds, not TTL's whole
+// seconds: TTL rounds 2.6 s up to 3, and a session cached for that long would outlive its key. A PTTL
+// refused by the server (an ACL without it) reads as -1.
 func redisGetTTL(p *redisPool, key string, deadline time.Time) ([]byte, int64, error) {
 	arg := "$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$3\r\nTTL\r\n"+arg, 2, deadline)
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$4\r\nPTTL\r\n"+arg, 2, deadline)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -108,6 +121,7 @@ func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (inter
 		}
 		reply, err := exchange(c, cmd, replies, deadline)
 		if _, isReply := err.(redisError); err == nil || isReply {
+			c.lastDeadline = deadline
 			p.idle <- c // never blocks: each open connection holds a slot
 			if p.down.Load() {
 				p.succeeded()
@@ -158,14 +172,86 @@ func (p *redisPool) acquire(deadline time.Time) (*respConn, bool, error) {
 	}
 }
 
-// dialSlot dials with a slot already taken, giving it back on failure.
+// dialSlot dials with a slot already taken, giving it back on failure. A retired pool in use again
+// returns to the janitor's list first, so its connections are swept like any other's.
 func (p *redisPool) dialSlot(deadline time.Time) (*respConn, bool, error) {
+	poolsMu.Lock()
+	if p.retired {
+		adoptPool(p)
+	}
+	poolsMu.Unlock()
 	c, err := p.opts.dial(deadline)
 	if err != nil {
 		<-p.slots
 		return nil, false, err
 	}
 	return c, false, nil
+}
+
+// sweepPools closes the connections that have been idle for their pool's idleTimeout, and retires the
+// pools that have had no connection open for as long: pools of settings no configuration uses anymore.
+func sweepPools(now time.Time) {
+	poolsMu.Lock()
+	list := append([]*redisPool(nil), livePools...)
+	poolsMu.Unlock()
+	for _, p := range list {
+		closeIdle(p, now)
+		if len(p.slots) > 0 {
+			p.emptySince = time.Time{}
+			continue
+		}
+		if p.emptySince.IsZero() {
+			p.emptySince = now
+		} else if now.Sub(p.emptySince) >= p.opts.idleTimeout {
+			poolsMu.Lock()
+			if len(p.slots) == 0 { // a dial takes its slot before it checks retired, under poolsMu
+				retirePool(p)
+			}
+			poolsMu.Unlock()
+		}
+	}
+}
+
+// closeIdle closes p's connections whose last lookup ended idleTimeout ago; the others go back.
+func closeIdle(p *redisPool, now time.Time) {
+	for n := len(p.idle); n > 0; n-- {
+		var c *respConn
+		select {
+		case idle := <-p.idle:
+			c = idle
+		default:
+			return
+		}
+		if now.Sub(c.lastDeadline) >= p.opts.idleTimeout {
+			p.discard(c)
+		} else {
+			p.idle <- c // never blocks: c holds a slot
+		}
+	}
+}
+
+// retirePool takes p off the janitor's list and out of pools; the caller holds poolsMu.
+func retirePool(p *redisPool) {
+	p.retired = true
+	for i, q := range livePools {
+		if q == p {
+			livePools = append(livePools[:i], livePools[i+1:]...)
+			break
+		}
+	}
+	if pools[p.key] == p {
+		delete(pools, p.key)
+	}
+}
+
+// adoptPool puts a retired pool back on the janitor's list (and in pools, unless a newer pool for the
+// same settings took its place); the caller holds poolsMu.
+func adoptPool(p *redisPool) {
+	p.retired = false
+	livePools = append(livePools, p)
+	if pools[p.key] == nil {
+		pools[p.key] = p
+	}
 }
 
 func (p *redisPool) discard(c *respConn) {

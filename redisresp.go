@@ -34,6 +34,9 @@ func protocolError(what string) error { return fmt.Errorf("%w: %s", errProtocol,
 type respConn struct {
 	nc net.Conn
 	br *bufio.Reader // reused for every reply
+	// lastDeadline is the deadline of the last lookup that put the connection back in its pool's idle
+	// list: the janitor closes connections idle for longer than the pool's idleTimeout.
+	lastDeadline time.Time
 }
 
 func newRespConn(nc net.Conn) *respConn {

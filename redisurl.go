@@ -16,13 +16,14 @@ import (
 
 // redisOptions is everything needed to reach one Redis endpoint, parsed once in New.
 type redisOptions struct {
-	network  string // "tcp" or "unix"
-	address  string // host:port or socket path
-	username string
-	password string
-	db       int
-	timeout  time.Duration
-	poolSize int
+	network     string // "tcp" or "unix"
+	address     string // host:port or socket path
+	username    string
+	password    string
+	db          int
+	timeout     time.Duration // per lookup; not a property of the pool, so not in poolKey
+	poolSize    int
+	idleTimeout time.Duration // an idle connection is closed after this
 
 	tlsConfig *tls.Config // nil for redis:// and unix://
 	caDigest  string      // identifies the CA bundle in the pool key
@@ -108,7 +109,8 @@ func (o *redisOptions) setCA(pem []byte) error {
 	return nil
 }
 
-// poolKey identifies the settings a connection depends on; middlewares whose keys match share a pool.
+// poolKey identifies the settings a connection and a pool depend on; middlewares whose keys match share a
+// pool. redisTimeout is not among them: each lookup brings its own deadline.
 func (o redisOptions) poolKey() string {
 	tlsName := ""
 	if o.tlsConfig != nil {
@@ -116,7 +118,7 @@ func (o redisOptions) poolKey() string {
 	}
 	return strings.Join([]string{
 		o.network, o.address, o.username, o.password, strconv.Itoa(o.db),
-		o.timeout.String(), strconv.Itoa(o.poolSize), tlsName, o.caDigest,
+		strconv.Itoa(o.poolSize), o.idleTimeout.String(), tlsName, o.caDigest,
 	}, "\x00")
 }
 

@@ -42,7 +42,7 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 			m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", reason)
 			return
 		}
-		forward(m, rw, req, &session{authorization: m.valuePrefix + token, claims: claims}, now.UnixNano(), false)
+		forward(m, rw, req, &session{authorization: m.valuePrefix + token, claims: claims}, now.UnixNano())
 		return
 	}
 	nanos := now.UnixNano()
@@ -67,13 +67,15 @@ func serveWithoutSession(m *SessionJWT, rw http.ResponseWriter, req *http.Reques
 		m.refuseToken(rw, req, http.StatusUnauthorized, "invalid_token", "")
 		return
 	}
-	forward(m, rw, req, s, nanos, false)
+	forward(m, rw, req, s, nanos)
 }
 
 // refuseToken answers a request whose token is malformed (400) or does not authenticate (401) under the
-// reject and login policies; pass and strip, and exempt requests, go on as for any unauthenticated one.
+// reject and login policies; pass and strip, and exempt requests, go on as for any unauthenticated one,
+// but without the token: a credential the gateway checked and refused never reaches the backend.
 func (m *SessionJWT) refuseToken(rw http.ResponseWriter, req *http.Request, status int, code, reason string) {
 	if m.unauthenticated == policyPass || m.unauthenticated == policyStrip || m.exempt(req) {
+		delete(req.Header, "Authorization")
 		m.serveUnauthenticated(rw, req)
 		return
 	}

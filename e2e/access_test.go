@@ -35,7 +35,9 @@ func send(t *testing.T, method, path string, headers ...string) (*http.Response,
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
+		if headers[i+1] != "" { // an empty value: no such header
+			req.Header.Add(headers[i], headers[i+1])
+		}
 	}
 	res, err := noRedirects.Do(req)
 	if err != nil {
@@ -179,4 +181,67 @@ func TestClientTokensThroughTraefik(t *testing.T) {
 func makeNoneJWT(claims string) string {
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString([]byte(claims)) + "."
+}
+
+// Nothing the gateway did not vouch for reaches a backend as if it had: a CORS preflight carries no
+// credentials (even with the cookie of a user the GET would refuse), a client JWT that failed
+// verification is not forwarded under the default policy, and no spelling of an injected header that a
+// server mapping "_" to "-" would read as it gets through.
+func TestNothingUncheckedReachesTheBackend(t *testing.T) {
+	user := makeJWT(`{"sub":"user-1","scopes":"user:all","level":"3.1"}`)
+	userCookie := "session_uuid=" + signCookie(t, secret, newSession(t, "", user))
+	for _, cookie := range []string{"", userCookie} {
+		res, body := send(t, http.MethodOptions, "/api/admin/users", "Origin", "https://app.example",
+			"Access-Control-Request-Method", "GET", "Cookie", cookie, "Authorization", "Bearer forged", "X-User-Id", "admin")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("preflight (cookie %v): status %d, body %q", cookie != "", res.StatusCode, body)
+		}
+		got := backendSaw(t, body)
+		for _, hdr := range []string{"Authorization", "Cookie", "X-User-Id"} {
+			if v := got.Values(hdr); len(v) > 0 {
+				t.Errorf("preflight (cookie %v): backend saw %s %q", cookie != "", hdr, v)
+			}
+		}
+	}
+
+	exp := strconv.FormatInt(time.Now().Unix()+600, 10)
+	for name, token := range map[string]string{
+		"alg none":       makeNoneJWT(`{"sub":"admin","iss":"https://idp.example","aud":"orders","exp":` + exp + `}`),
+		"expired":        idpToken(`{"sub":"admin","iss":"https://idp.example","aud":"orders","exp":1000}`),
+		"wrong audience": idpToken(`{"sub":"admin","iss":"https://idp.example","aud":"billing","exp":` + exp + `}`),
+	} {
+		res, body := send(t, http.MethodGet, "/idp/orders", "Authorization", "Bearer "+token)
+		if res.StatusCode != http.StatusOK || backendSaw(t, body).Get("Authorization") != "" {
+			t.Errorf("%s token under the default policy: status %d, body %q; want it forwarded without the token", name, res.StatusCode, body)
+		}
+	}
+	good := idpToken(`{"sub":"client-1","iss":"https://idp.example","aud":"orders","exp":` + exp + `}`)
+	if res, body := send(t, http.MethodGet, "/idp/orders", "Authorization", "Bearer "+good); res.StatusCode != http.StatusOK ||
+		backendSaw(t, body).Get("Authorization") != "Bearer "+good {
+		t.Errorf("a valid token: status %d, body %q", res.StatusCode, body)
+	}
+
+	support := makeJWT(`{"sub":"support-1","scopes":"support:mobile","level":3}`)
+	supportCookie := "session_uuid=" + signCookie(t, secret, newSession(t, "", support))
+	otherCookie := "sid=" + signCookie(t, otherSecret, newSession(t, "session:", support))
+	spoofed := []struct{ path, cookie, header string }{
+		{"/api/tickets", supportCookie, "X_User_Id"},
+		{"/api/tickets", supportCookie, "x_user-id"},
+		{"/api/health", "", "X_User_Id"},
+		{"/other/x", "", "X_Jwt"},
+		{"/other/x", otherCookie, "X_Jwt"},
+	}
+	for _, s := range spoofed {
+		res, body := send(t, http.MethodGet, s.path, "Cookie", s.cookie, s.header, "mallory")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: status %d, body %q", s.path, s.header, res.StatusCode, body)
+		}
+		for key, values := range backendSaw(t, body) {
+			for _, v := range values {
+				if v == "mallory" {
+					t.Errorf("%s: the client's %s reached the backend as %s", s.path, s.header, key)
+				}
+			}
+		}
+	}
 }

@@ -301,14 +301,89 @@ func startLoad(clients int, path, cookie string, accept func(status int, authori
 
 func (l *load) finish() { close(l.stop); l.wg.Wait() }
 
-// sessionjwtClients counts the connections our pools hold (CLIENT LIST name=sessionjwt).
-func sessionjwtClients(t *testing.T) int {
+// sessionjwtClients counts the connections our pools hold (CLIENT LIST name=sessionjwt), on database db
+// or, for db -1, on all.
+func sessionjwtClients(t *testing.T, db int) int {
 	t.Helper()
 	list, err := h.redisDo("CLIENT", "LIST")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(list, " name=sessionjwt ")
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, " name=sessionjwt ") && (db < 0 || strings.Contains(line, " db="+strconv.Itoa(db)+" ")) {
+			n++
+		}
+	}
+	return n
+}
+
+// Reloads that change a middleware's Redis settings leave no connections behind: changing only
+// redisTimeout keeps the pool, and a replaced pool (another redisPoolSize) closes its connections within
+// redisIdleTimeout (1s here) once idle, so CLIENT LIST comes back to what the live configuration uses.
+func TestReloadsChangingRedisSettings(t *testing.T) {
+	// The session lives in sj-reload's database (a script's SELECT applies to the script alone).
+	id := newSession(t, "", jwt)
+	if _, err := h.redisDo("EVAL", "redis.call('SELECT', ARGV[1]); return redis.call('SET', KEYS[1], ARGV[2], 'EX', 600)",
+		"1", id, strconv.Itoa(reloadDB), jwt); err != nil {
+		t.Fatal(err)
+	}
+	cookie := signCookie(t, secret, id)
+	reload := func(timeout string, size int) {
+		t.Helper()
+		h.mu.Lock()
+		h.reloadTimeout, h.reloadPoolSize = timeout, size
+		h.mu.Unlock()
+		if err := h.writeDynamic(); err != nil {
+			t.Fatal(err)
+		}
+		waitForGeneration(t, h.generation)
+		l := startLoad(6, "/reload/x", cookie, func(status int, authorization string) bool {
+			return status == http.StatusOK && authorization == "Bearer "+jwt
+		})
+		time.Sleep(300 * time.Millisecond)
+		l.finish()
+		if l.failed.Load() != 0 || l.ok.Load() == 0 {
+			t.Fatalf("redisTimeout %s, redisPoolSize %d: %d requests failed (last: %v)", timeout, size, l.failed.Load(), l.lastErr.Load())
+		}
+	}
+	for i := 0; i < 6; i++ {
+		reload(strconv.Itoa(300+10*i)+"ms", 4)
+		if n := sessionjwtClients(t, reloadDB); n < 1 || n > 4 {
+			t.Fatalf("after %d reloads changing only redisTimeout: %d connections, want 1..4", i+1, n)
+		}
+	}
+	for _, size := range []int{3, 2, 1} {
+		reload("300ms", size)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		do(t, "/reload/x", withCookie("session_uuid", cookie)) // the live configuration's traffic
+		n := sessionjwtClients(t, reloadDB)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections 15 s after the last reload, want the live pool's 1 (redisPoolSize 1)", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitForGeneration waits until Traefik serves configuration generation g.
+func waitForGeneration(t *testing.T, g int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := do(t, "/bare/x", nil)
+		if r.backend.Get("X-Generation") == strconv.Itoa(g) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Traefik still serves generation %s, want %d", r.backend.Get("X-Generation"), g)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Rewriting the configuration 50 times under traffic fails no request, and Traefik's connections to
@@ -344,7 +419,7 @@ func TestReloadStorm(t *testing.T) {
 	if l.failed.Load() != 0 || l.ok.Load() == 0 {
 		t.Fatalf("%d requests failed during the reload storm (last: %v)", l.failed.Load(), l.lastErr.Load())
 	}
-	if n := sessionjwtClients(t); n < 1 || n > 4 {
+	if n := sessionjwtClients(t, 0); n < 1 || n > 4 {
 		t.Fatalf("Traefik holds %d connections to Redis after 50 reloads, want 1..4 (redisPoolSize)", n)
 	}
 }

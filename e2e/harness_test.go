@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,8 @@ func needHarness(t testing.TB) {
 type harness struct {
 	dir, logPath, dynamicPath string
 	traefik                   *exec.Cmd
+	traefikExited             chan struct{} // closed when the Traefik process has ended
+	traefikMajor              int           // 2 or 3, from `traefik version`
 	redis                     *exec.Cmd
 	redisPort                 int
 	deadRedisPort             int
@@ -56,6 +60,8 @@ type harness struct {
 	auth                      *httptest.Server // the auth service's refresh endpoint (authHandler)
 	web                       string           // Traefik's entry point, http://127.0.0.1:port
 	generation                int              // bumped by each configuration rewrite
+	reloadTimeout             string           // sj-reload's redisTimeout and redisPoolSize
+	reloadPoolSize            int
 	mu                        sync.Mutex
 }
 
@@ -68,7 +74,8 @@ func startHarness() (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	hh := &harness{dir: dir, logPath: filepath.Join(dir, "traefik.log"), dynamicPath: filepath.Join(dir, "dynamic", "dynamic.yml")}
+	hh := &harness{dir: dir, logPath: filepath.Join(dir, "traefik.log"), dynamicPath: filepath.Join(dir, "dynamic", "dynamic.yml"),
+		reloadTimeout: "300ms", reloadPoolSize: 4}
 	if out, err := exec.Command("../scripts/layout-plugin.sh", dir).CombinedOutput(); err != nil {
 		return hh, fmt.Errorf("layout-plugin.sh: %v: %s", err, out)
 	}
@@ -80,8 +87,19 @@ func startHarness() (*harness, error) {
 	hh.backend = httptest.NewServer(backendHandler())
 	hh.auth = httptest.NewServer(authHandler())
 
+	var release string
+	if hh.traefikMajor, release, err = traefikVersion(bin); err != nil {
+		return hh, err
+	}
+	fmt.Fprintf(os.Stderr, "e2e: Traefik %s (%s)\n", release, bin)
 	webPort := freePort()
 	hh.web = "http://127.0.0.1:" + strconv.Itoa(webPort)
+	// Traefik v2.11 refuses to start with experimental.abortOnPluginFailure or log.noColor.
+	v3Only := map[bool]string{true: "", false: ""}
+	if hh.traefikMajor >= 3 {
+		v3Only[true] = "\n  abortOnPluginFailure: true"
+		v3Only[false] = "\n  noColor: true"
+	}
 	static := fmt.Sprintf(`entryPoints:
   web:
     address: "127.0.0.1:%d"
@@ -89,15 +107,13 @@ providers:
   file:
     directory: %q
     watch: true
-experimental:
-  abortOnPluginFailure: true
+experimental:%s
   localPlugins:
     sessionjwt:
       moduleName: github.com/sessionjwt/sessionjwt
 log:
-  level: INFO
-  noColor: true
-`, webPort, filepath.Dir(hh.dynamicPath))
+  level: INFO%s
+`, webPort, filepath.Dir(hh.dynamicPath), v3Only[true], v3Only[false])
 	staticPath := filepath.Join(dir, "traefik-static.yml")
 	if err := os.WriteFile(staticPath, []byte(static), 0o600); err != nil {
 		return hh, err
@@ -119,6 +135,8 @@ log:
 	if err := hh.traefik.Start(); err != nil {
 		return hh, err
 	}
+	hh.traefikExited = make(chan struct{})
+	go func() { hh.traefik.Wait(); close(hh.traefikExited) }()
 	// Ready when every plugin router answers (Traefik compiles the plugin first: a few seconds).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -132,20 +150,37 @@ log:
 		if time.Now().After(deadline) {
 			return hh, fmt.Errorf("traefik did not serve /pass within 60s; log:\n%s", hh.log())
 		}
-		if hh.traefik.ProcessState != nil {
+		select {
+		case <-hh.traefikExited:
 			return hh, fmt.Errorf("traefik exited; log:\n%s", hh.log())
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
+// traefikVersion reads which Traefik a binary is from the module information Go embeds in it (a binary
+// built from Traefik's module prints "Version: dev"): its major version and release.
+func traefikVersion(bin string) (int, string, error) {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %v", bin, err)
+	}
+	for _, m := range append([]*debug.Module{&info.Main}, info.Deps...) {
+		switch m.Path {
+		case "github.com/traefik/traefik/v2":
+			return 2, m.Version, nil
+		case "github.com/traefik/traefik/v3":
+			return 3, m.Version, nil
+		}
+	}
+	return 0, "", fmt.Errorf("%s is not built from Traefik v2 or v3", bin)
+}
+
 func (hh *harness) stop() {
-	if hh.traefik != nil && hh.traefik.Process != nil {
+	if hh.traefikExited != nil {
 		hh.traefik.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { hh.traefik.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-hh.traefikExited:
 		case <-time.After(10 * time.Second):
 			hh.traefik.Process.Kill()
 		}
@@ -358,6 +393,25 @@ http:
             audiences: [orders]
           claimHeaders:
             sub: X-User-Id
+    sj-idp:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          jwt: # unauthenticated left at its default
+            jwksURLs: [{{.Auth}}/.well-known/jwks.json]
+            issuers: [https://idp.example]
+            audiences: [orders]
+    sj-reload:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.ReloadRedis}}
+          redisTimeout: {{.ReloadTimeout}}
+          redisPoolSize: {{.ReloadPoolSize}}
+          redisIdleTimeout: 1s
     sj-bad:
       plugin:
         sessionjwt:
@@ -373,6 +427,7 @@ http:
 const (
 	secret      = "e2e-secret"
 	otherSecret = "e2e-other-secret"
+	reloadDB    = 5 // sj-reload's database, so CLIENT LIST can tell its connections apart
 )
 
 // writeDynamic writes the next generation of the configuration atomically (Traefik may read a half-written
@@ -383,15 +438,19 @@ func (hh *harness) writeDynamic() error {
 	hh.generation++
 	var b bytes.Buffer
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
-		"Generation":  hh.generation,
-		"Routers":     []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "tokens", "bad"},
-		"Policies":    []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
-		"Secret":      secret,
-		"OtherSecret": otherSecret,
-		"Redis":       "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
-		"DeadRedis":   "redis://127.0.0.1:" + strconv.Itoa(hh.deadRedisPort) + "/0",
-		"Backend":     hh.backend.URL,
-		"Auth":        hh.auth.URL,
+		"Generation": hh.generation,
+		"Routers": []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached",
+			"tokens", "idp", "reload", "bad"},
+		"Policies":       []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
+		"Secret":         secret,
+		"OtherSecret":    otherSecret,
+		"Redis":          "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
+		"DeadRedis":      "redis://127.0.0.1:" + strconv.Itoa(hh.deadRedisPort) + "/0",
+		"ReloadRedis":    "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/" + strconv.Itoa(reloadDB),
+		"ReloadTimeout":  hh.reloadTimeout,
+		"ReloadPoolSize": hh.reloadPoolSize,
+		"Backend":        hh.backend.URL,
+		"Auth":           hh.auth.URL,
 	})
 	if err != nil {
 		return err

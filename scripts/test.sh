@@ -5,6 +5,8 @@
 # against a real Traefik binary (built once into ~/.cache/sessionjwt, about 15 minutes cold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Traefik releases the end-to-end suite runs in (the readme's supported versions).
+TRAEFIK_VERSIONS="${TRAEFIK_VERSIONS:-v3.6.12 v2.11.54}"
 scripts/install-deps.sh
 yaegi="$(go env GOPATH)/bin/yaegi"
 
@@ -48,7 +50,10 @@ if [ "$status" != 0 ] || [ "$failed" != 0 ] || [ "$passed" = 0 ]; then exit 1; f
 echo "== the plugin as Traefik loads it, without Traefik (scripts/profile-yaegi.sh)"
 scripts/profile-yaegi.sh -n 1000 -set cacheTTL=1m
 
-echo "== end to end: the plugin inside a real Traefik (e2e/)"
-traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
+echo "== end to end: the plugin inside a real Traefik (e2e/), on every Traefik the readme supports"
 scripts/demo.sh --check # the readme's `make demo` answers as the readme says
-(cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)
+for version in $TRAEFIK_VERSIONS; do
+  traefik_bin=$(TRAEFIK_VERSION=$version scripts/build-traefik.sh | tail -n 1)
+  echo "== e2e on Traefik $version"
+  (cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)
+done
