@@ -6,10 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // The access-policy keys inside a real Traefik: the sj-api middleware (reject, realm api, /api/health
@@ -242,6 +245,35 @@ func TestNothingUncheckedReachesTheBackend(t *testing.T) {
 					t.Errorf("%s: the client's %s reached the backend as %s", s.path, s.header, key)
 				}
 			}
+		}
+	}
+}
+
+// Every file-provider example in the readme loads in Traefik as written (only the files its *File keys
+// name are stand-ins, see tools/examplecheck): each middleware answers a request without credentials itself,
+// where one whose New failed would leave its router answering 404.
+func TestReadmeExamplesInTraefik(t *testing.T) {
+	needHarness(t)
+	file := os.Getenv("SESSIONJWT_README_DYNAMIC")
+	if file == "" {
+		t.Fatal("SESSIONJWT_README_DYNAMIC is not set: run `make test`, which writes the readme's examples with tools/examplecheck")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		HTTP struct {
+			Middlewares map[string]any `yaml:"middlewares"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.HTTP.Middlewares) == 0 {
+		t.Fatalf("%s: %v, %d middlewares", file, err, len(doc.HTTP.Middlewares))
+	}
+	for name := range doc.HTTP.Middlewares {
+		res, body := send(t, http.MethodGet, "/readme/"+name+"/orders", "Accept", "application/json")
+		if res.StatusCode != http.StatusUnauthorized || strings.TrimSpace(body) != `{"error":"unauthenticated"}` {
+			t.Errorf("readme middleware %s: status %d, body %q; want the plugin's 401", name, res.StatusCode, body)
 		}
 	}
 }

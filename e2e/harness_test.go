@@ -124,6 +124,16 @@ log:
 	if err := hh.writeDynamic(); err != nil {
 		return hh, err
 	}
+	// The readme's file-provider examples, as tools/examplecheck -write-dynamic wrote them (make test does).
+	if readme := os.Getenv("SESSIONJWT_README_DYNAMIC"); readme != "" {
+		data, err := os.ReadFile(readme)
+		if err != nil {
+			return hh, err
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(hh.dynamicPath), "readme.yml"), data, 0o600); err != nil {
+			return hh, err
+		}
+	}
 	logFile, err := os.Create(hh.logPath)
 	if err != nil {
 		return hh, err

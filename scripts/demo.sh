@@ -2,6 +2,7 @@
 # `make demo`: runs sessionjwt for real. Builds (or reuses) Traefik v3.6.12, starts a throwaway Redis on
 # :6380, the demo backend on :8001 and Traefik on :8000 with examples/traefik.yml and examples/dynamic.yml,
 # stores a demo session, and prints curl commands to try. Ctrl-C stops everything.
+# TRAEFIK_VERSION=v2.11.54 runs it in Traefik v2.11, with examples/traefik-v2.yml.
 #
 #   scripts/demo.sh           run until Ctrl-C
 #   scripts/demo.sh --check   run the curl commands, check their answers, stop (make test does this)
@@ -13,6 +14,8 @@ check=false
 
 scripts/install-deps.sh
 traefik_bin=$(scripts/build-traefik.sh | tail -n 1)
+static=examples/traefik.yml
+case "${TRAEFIK_VERSION:-v3}" in v2.*) static=examples/traefik-v2.yml ;; esac
 
 for port in 8000 8001 6380; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -37,7 +40,7 @@ pids+=($!)
 "$run/backend" -addr 127.0.0.1:8001 2>"$run/backend.log" &
 pids+=($!)
 scripts/layout-plugin.sh "$repo"
-"$traefik_bin" --configFile=examples/traefik.yml >"$run/traefik.log" 2>&1 &
+"$traefik_bin" --configFile="$static" >"$run/traefik.log" 2>&1 &
 pids+=($!)
 
 # A demo session: the auth service would store the JWT under the session's UUID and sign the UUID.
@@ -78,7 +81,7 @@ fi
 
 cat <<EOT
 
-sessionjwt is running in Traefik on http://127.0.0.1:8000 (config: examples/traefik.yml, examples/dynamic.yml).
+sessionjwt is running in Traefik on http://127.0.0.1:8000 (config: $static, examples/dynamic.yml).
 The demo backend answers with the headers it received. Try:
 
   # a signed session cookie: the backend sees Authorization: Bearer <jwt>, never the client's own

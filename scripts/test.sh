@@ -18,6 +18,8 @@ go vet ./...
 (cd tools/yaegilint && go test -count=1 .)
 (cd tools/yaegiprof && go vet .)
 (cd bench/floorplugin && go vet .) # make bench's floors, a plugin of their own
+(cd tools/catalogcheck && go vet .)
+(cd tools/examplecheck && go vet .)
 if [ -x ../shared/tools/yaegi-pitfalls ]; then
   # Only the package Yaegi runs (plugin and its tests); e2e/, bench/ and tools/ are compiled programs.
   plugin_only=$(mktemp -d)
@@ -28,11 +30,17 @@ fi
 /usr/bin/python3 tools/fixtures/itsdangerous_fixtures.py --check
 /usr/bin/python3 tools/fixtures/jwt_fixtures.py --check
 
+echo "== installable as Traefik and its plugin catalog install it (tools/catalogcheck)"
+(cd tools/catalogcheck && go run . ../..)
+
 servers=$(mktemp -d /tmp/sessionjwt-test.XXXXXX)
 trap 'scripts/test-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
 scripts/test-servers.sh start "$servers"
 # shellcheck disable=SC1091
 . "$servers/env"
+echo "== the readme's configuration examples (tools/examplecheck)"
+(cd tools/examplecheck && go run . -repo ../.. -write-dynamic "$servers/readme-dynamic.yml")
+export SESSIONJWT_README_DYNAMIC="$servers/readme-dynamic.yml" # loaded by the e2e Traefik
 
 echo "== go test -race (compiled)"
 go test -race -count=1 ${GOTESTFLAGS:-} .
@@ -51,9 +59,9 @@ echo "== the plugin as Traefik loads it, without Traefik (scripts/profile-yaegi.
 scripts/profile-yaegi.sh -n 1000 -set cacheTTL=1m
 
 echo "== end to end: the plugin inside a real Traefik (e2e/), on every Traefik the readme supports"
-scripts/demo.sh --check # the readme's `make demo` answers as the readme says
 for version in $TRAEFIK_VERSIONS; do
   traefik_bin=$(TRAEFIK_VERSION=$version scripts/build-traefik.sh | tail -n 1)
-  echo "== e2e on Traefik $version"
+  echo "== make demo and e2e on Traefik $version"
+  TRAEFIK_VERSION=$version scripts/demo.sh --check # `make demo` answers as the readme says
   (cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)
 done
