@@ -419,6 +419,5 @@ func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
 	if v.timeout, err = positiveDuration("jwt.jwksTimeout", c.JWKSTimeout, "3s"); err != nil {
 		return nil, err
 	}
-	adoptJWKS(v)
 	return v, nil
 }

@@ -189,6 +189,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}
 	m.next = next
 	m.name = name
+	if m.verifier != nil {
+		adoptJWKS(m.verifier) // only a configuration New accepted sets the JWKS URLs' intervals
+	}
 	return m, nil
 }
 
