@@ -56,7 +56,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 }
 
-// A JWT as seed 003's auth service issues them.
+// A JWT as apijwt2's auth service issues them (identity and permissions in its claims).
 var benchJWT = makeJWT(`{"sub":"7f9c2ba4-e88f-11e4-9d8c-0800200c9a66","iat":1800000000,"exp":4102444800,` +
 	`"level":"3.1","scopes":"support:mobile,user:all","factor":"yubikey","key":"support","dnt":"0"}`)
 

@@ -2,29 +2,11 @@ package sessionjwt
 
 import (
 	"container/list"
-	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
 )
-
-// session is what a Redis key led to: the JWT to forward and its decoded claims. With the cache on,
-// sessions are kept in memory and shared by every middleware using the same Redis settings.
-type session struct {
-	key           string // the Redis key
-	authorization string // the header value forwarded: the JWT after the middleware's header prefix
-	claims        map[string]json.RawMessage
-
-	// Times are Unix nanoseconds: under Yaegi, integer comparisons cost a fraction of time.Time's methods.
-	read int64 // when it was read from Redis
-	// expires is when the session stops authenticating: the end of the Redis key's TTL or the JWT's exp,
-	// whichever is first (noExpiry: neither); for a cached session also read plus cacheTTL.
-	expires int64
-	// redisEnd is when the Redis key expires, 0 when it has no expiry or its TTL was not read.
-	redisEnd int64
-	// element is the session's place in its cache's LRU list, guarded by the cache's mutex.
-	element *list.Element
-}
 
 // sessionCache is a bounded least-recently-used map from Redis key to session. Only sessions that
 // authenticate are stored: an unknown session is asked of Redis every time, so a new one works at once.
@@ -75,7 +57,7 @@ func sweepCaches(now time.Time) {
 }
 
 // cacheGet returns the session cached under key unless it has expired (see session.expires).
-// It is on every request's path, so it unlocks by hand: a defer costs the interpreter more than the rest.
+// On every request's path, so unlocked by hand rather than deferred (docs/yaegi.md).
 func cacheGet(c *sessionCache, key string, now int64) *session {
 	c.mu.Lock()
 	c.used = now
@@ -118,4 +100,19 @@ func cacheDelete(c *sessionCache, key string) {
 	if s := c.entries[key]; s != nil {
 		cacheRemove(c, s)
 	}
+}
+
+// cacheSettings validates cacheTTL and cacheSize; 0 when the cache is off (no cacheTTL).
+func cacheSettings(c *Config) (time.Duration, error) {
+	if c.CacheTTL == "" {
+		return 0, nil
+	}
+	ttl, err := positiveDuration("cacheTTL", c.CacheTTL, "10s")
+	if err != nil {
+		return 0, err
+	}
+	if c.CacheSize < 1 {
+		return 0, fmt.Errorf("cacheSize %d must be at least 1", c.CacheSize)
+	}
+	return ttl, nil
 }

@@ -31,15 +31,15 @@ func TestCacheExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		key := "expiry-" + randomID(t)
-		if storedSession(m, key, tt.jwt, tt.ttl, t0.UnixNano()) == nil {
+		if storedSession(m.store, key, tt.jwt, tt.ttl, t0.UnixNano()) == nil {
 			t.Fatalf("%s: the session does not authenticate", tt.name)
 		}
-		if got := cacheGet(m.cache, key, t0.Add(tt.at).UnixNano()) != nil; got != tt.hit {
+		if got := cacheGet(m.store.cache, key, t0.Add(tt.at).UnixNano()) != nil; got != tt.hit {
 			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
 		}
-		m.cache.mu.Lock()
-		kept := m.cache.entries[key] != nil
-		m.cache.mu.Unlock()
+		m.store.cache.mu.Lock()
+		kept := m.store.cache.entries[key] != nil
+		m.store.cache.mu.Unlock()
 		if !tt.hit && kept {
 			t.Errorf("%s: the expired entry was kept", tt.name)
 		}
@@ -153,7 +153,7 @@ func TestCachedSessions(t *testing.T) {
 	// Middlewares with the same Redis and cache settings share one cache; other settings get their own.
 	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
 	m1, m2 := h.(*SessionJWT), h2.(*SessionJWT)
-	if m1.cache != m2.cache {
+	if m1.store.cache != m2.store.cache {
 		t.Error("middlewares with the same settings do not share a cache")
 	}
 	for name, change := range map[string]func(*Config){
@@ -163,46 +163,12 @@ func TestCachedSessions(t *testing.T) {
 	} {
 		h, _ := newTestMiddleware(t, change)
 		other := h.(*SessionJWT)
-		if other.cache == m1.cache {
+		if other.store.cache == m1.store.cache {
 			t.Errorf("a middleware with another %s shares the cache", name)
 		}
 	}
 	h4, _ := newTestMiddleware(t, nil)
-	if m4 := h4.(*SessionJWT); m4.cache != nil {
+	if m4 := h4.(*SessionJWT); m4.store.cache != nil {
 		t.Error("the cache is on by default")
-	}
-}
-
-func TestRedisGetTTLPipelined(t *testing.T) {
-	addr := testEnv(t, "SESSIONJWT_TEST_REDIS")
-	admin := dialAdmin(t, "tcp", addr)
-	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
-	expiring, forever, list := randomID(t), randomID(t), randomID(t)
-	admin.do("SET", expiring, "v1", "EX", "100")
-	admin.do("SET", forever, "v2")
-	admin.do("RPUSH", list, "x")
-	tests := []struct {
-		key      string
-		value    string
-		min, max int64
-		err      bool
-	}{
-		{expiring, "v1", 90000, 100000, false}, // milliseconds
-		{forever, "v2", -1, -1, false},
-		{randomID(t), "", -2, -2, false},
-		{list, "", 0, 0, true},                 // WRONGTYPE for GET
-		{expiring, "v1", 90000, 100000, false}, // the connection is still in step after an error reply
-	}
-	for _, tt := range tests {
-		v, ttl, err := redisGetTTL(p, tt.key, time.Now().Add(time.Second))
-		if tt.err {
-			if _, ok := err.(redisError); !ok {
-				t.Errorf("%s: err = %v, want the error reply", tt.key, err)
-			}
-			continue
-		}
-		if err != nil || string(v) != tt.value || ttl < tt.min || ttl > tt.max {
-			t.Errorf("%s: %q, ttl %d, %v; want %q, ttl in [%d, %d]", tt.key, v, ttl, err, tt.value, tt.min, tt.max)
-		}
 	}
 }

@@ -3,9 +3,7 @@ package sessionjwt
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,7 +145,8 @@ func claimStrings(raw json.RawMessage) []string {
 }
 
 // scopesOf returns the granted scopes: the "scopes" claim, or else "scope", each as an array or as a
-// string separated by commas or spaces (seed 003 joins with commas, OAuth with spaces).
+// string separated by commas or spaces (the apijwt2 auth service joins them with commas, OAuth with
+// spaces).
 func scopesOf(claims map[string]json.RawMessage) []string {
 	raw, ok := claims["scopes"]
 	if !ok {
@@ -158,152 +157,4 @@ func scopesOf(claims map[string]json.RawMessage) []string {
 		return strings.Fields(strings.ReplaceAll(list[0], ",", " "))
 	}
 	return list
-}
-
-// requirements are what an authenticated request's claims must satisfy to be forwarded.
-type requirements struct {
-	scopes   []string
-	level    float64
-	hasLevel bool
-	claims   map[string][]string
-}
-
-// denial says which requirement a request failed; it becomes the 403 answer.
-type denial struct {
-	missingScopes []string
-	level         bool
-	claim         string
-}
-
-// check returns nil when claims satisfy every requirement.
-func (r requirements) check(claims map[string]json.RawMessage) *denial {
-	if len(r.scopes) > 0 {
-		granted := scopesOf(claims)
-		var missing []string
-		for _, want := range r.scopes {
-			if !contains(granted, want) {
-				missing = append(missing, want)
-			}
-		}
-		if len(missing) > 0 {
-			return &denial{missingScopes: missing}
-		}
-	}
-	if r.hasLevel {
-		level, ok := claimNumber(claims["level"])
-		if !ok || level < r.level {
-			return &denial{level: true}
-		}
-	}
-	for name, allowed := range r.claims {
-		found := false
-		for _, v := range claimStrings(claims[name]) {
-			if contains(allowed, v) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return &denial{claim: name}
-		}
-	}
-	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-// forbidden writes the 403 answer: what was missing, never what the token held.
-func forbidden(rw http.ResponseWriter, realm string, r requirements, d *denial) {
-	body := map[string]interface{}{"error": "insufficient_scope"}
-	challenge := `Bearer realm="` + realm + `", error="insufficient_scope"`
-	if len(d.missingScopes) > 0 {
-		body["missing_scopes"] = d.missingScopes
-		challenge += `, scope="` + strings.Join(r.scopes, " ") + `"`
-	} else if d.level {
-		body["error"] = "insufficient_level"
-		body["minimum_level"] = r.level
-	} else {
-		body["error"] = "claim_not_allowed"
-		body["claim"] = d.claim
-	}
-	b, _ := json.Marshal(body)
-	rw.Header().Set("WWW-Authenticate", challenge)
-	writeError(rw, http.StatusForbidden, append(b, '\n'))
-}
-
-// claimHeader maps a claim to the request header that carries it to the backend.
-type claimHeader struct {
-	claim  string
-	header string // canonical
-}
-
-// controlChars may not appear in a forwarded header value.
-const controlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f" +
-	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
-
-// setClaimHeaders sets each mapped header the claims provide; lists are joined with commas. The client's
-// copies were deleted on entry. A value with control characters is left out rather than forwarded.
-func setClaimHeaders(h http.Header, mapped []claimHeader, claims map[string]json.RawMessage) {
-	for _, ch := range mapped {
-		value := strings.Join(claimStrings(claims[ch.claim]), ",")
-		if value != "" && !strings.ContainsAny(value, controlChars) {
-			h[ch.header] = []string{value}
-		}
-	}
-}
-
-// newRequirements validates requiredScopes, minimumLevel and requiredClaims.
-func newRequirements(c *Config) (requirements, error) {
-	r := requirements{claims: map[string][]string{}}
-	for i, s := range c.RequiredScopes {
-		if s == "" || strings.ContainsAny(s, ", \t") {
-			return r, fmt.Errorf("requiredScopes[%d] %q must be one non-empty scope without commas or spaces", i, s)
-		}
-		r.scopes = append(r.scopes, s)
-	}
-	if c.MinimumLevel != "" {
-		level, ok := claimNumber(json.RawMessage(c.MinimumLevel)) // read as the level claim is
-		if !ok {
-			return r, fmt.Errorf("minimumLevel %q is not a number (e.g. 3 or 3.1)", c.MinimumLevel)
-		}
-		r.level = level
-		r.hasLevel = true
-	}
-	for name, allowed := range c.RequiredClaims {
-		if name == "" || len(allowed) == 0 {
-			return r, fmt.Errorf("requiredClaims %q needs a claim name and at least one allowed value", name)
-		}
-		r.claims[name] = allowed
-	}
-	return r, nil
-}
-
-// newClaimHeaders validates claimHeaders. The injected header and the cookie cannot be targets, in any
-// spelling a backend reads as them (see cgiName).
-func newClaimHeaders(c *Config, injected string) ([]claimHeader, error) {
-	var out []claimHeader
-	used := map[string]string{}
-	for claim, header := range c.ClaimHeaders {
-		canonical := http.CanonicalHeaderKey(header)
-		if claim == "" || !isToken(header) {
-			return nil, fmt.Errorf("claimHeaders %q: %q is not a valid header name", claim, header)
-		}
-		name := cgiName(header)
-		if name == cgiName(injected) || name == "cookie" || name == "host" || name == "authorization" {
-			return nil, fmt.Errorf("claimHeaders %q: header %s is not available for claims", claim, canonical)
-		}
-		if other, ok := used[name]; ok {
-			return nil, fmt.Errorf("claimHeaders %q and %q both map to header %s", other, claim, canonical)
-		}
-		used[name] = claim
-		out = append(out, claimHeader{claim: claim, header: canonical})
-	}
-	return out, nil
 }

@@ -103,8 +103,7 @@ func deriveKey(newHash func() hash.Hash, derivation, salt, secret string) ([]byt
 // unsign returns the value that signed carries when its signature is valid under any key and, for a
 // timestamped signer, its timestamp is neither older than maxAge nor more than futureSkew in the future;
 // then also the timestamp (0 for a plain signer).
-// It runs on every request, so it is a plain function with few statements: under Yaegi each statement,
-// and each method call even more, costs far more than the compiled stdlib calls doing the work.
+// It runs on every request, so it is a plain function with few statements (docs/yaegi.md).
 func unsign(s *signer, signed string, now time.Time) (string, int64, bool) {
 	i := strings.LastIndex(signed, s.sep)
 	if i < 0 || len(signed)-i-len(s.sep) != s.sigLen {

@@ -1,21 +1,24 @@
 package sessionjwt
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/big"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	// The hash functions JWT algorithms name; imported so crypto.SHA*.New works.
-	_ "crypto/sha256"
+	// The hash functions JWT algorithms name (crypto/sha256 is imported above); imported so that
+	// crypto.SHA*.New works.
 	_ "crypto/sha512"
 )
 
@@ -23,37 +26,130 @@ import (
 // by a configured key under an allowed algorithm, then exp (required), nbf, iat, iss and aud.
 // Everything is decoded into maps and plain values: Yaegi cannot run custom UnmarshalJSON methods.
 
-// jwtKey is one public key, from a JWKS or a PEM block.
-type jwtKey struct {
-	kid string // "" for PEM keys and JWKS keys without one
-	alg string // the JWKS "alg", restricting the key to one algorithm; "" for none
-	rsa *rsa.PublicKey
-	ec  *ecdsa.PublicKey
-	ed  ed25519.PublicKey
+// jwtVerifier is the jwt block of one middleware, ready to use.
+type jwtVerifier struct {
+	algorithms   map[string]bool
+	static       []jwtKey // inline JWKS and PEM keys
+	hmacSecret   []byte
+	remote       []*jwksCache // one per jwksURLs entry, shared at package level
+	issuers      []string
+	audiences    []string
+	leeway       time.Duration
+	verifyStored bool
+	// trust identifies the configuration and key material this verifier trusts: middlewares that verify
+	// stored JWTs share cached sessions only with middlewares that trust exactly the same.
+	trust string
+
+	refresh     time.Duration // refetch a JWKS this old, in the background
+	minInterval time.Duration // never fetch one URL more often than this
+	timeout     time.Duration // bound on one fetch, and on how long a request waits for one
 }
 
-// jwtAlgorithm describes one supported "alg".
-type jwtAlgorithm struct {
-	family string // "RS", "PS", "ES", "EdDSA" or "HS"
-	hash   crypto.Hash
-	curve  elliptic.Curve // ES only
-	size   int            // ES only: bytes of r and of s
-}
+// newJWTVerifier validates the jwt block; nil when it names no key source.
+func newJWTVerifier(c *JWTConfig) (*jwtVerifier, error) {
+	if len(c.JWKSURLs) == 0 && c.JWKS == "" && len(c.PublicKeys) == 0 && len(c.PublicKeyFiles) == 0 &&
+		c.HMACSecret == "" && c.HMACSecretFile == "" {
+		if c.VerifyStored {
+			return nil, errors.New("jwt.verifyStored needs keys: set jwt.jwksURLs, jwt.jwks, jwt.publicKeys, jwt.publicKeyFiles or jwt.hmacSecret")
+		}
+		return nil, nil
+	}
+	v := &jwtVerifier{algorithms: map[string]bool{}, issuers: c.Issuers, audiences: c.Audiences, verifyStored: c.VerifyStored}
+	trust := sha256.New()
+	if err := json.NewEncoder(trust).Encode(c); err != nil {
+		return nil, fmt.Errorf("jwt: %v", err)
+	}
+	for i, u := range c.JWKSURLs {
+		if !isServiceURL(u) {
+			return nil, fmt.Errorf("jwt.jwksURLs[%d] is not an absolute http(s) URL without credentials", i)
+		}
+		v.remote = append(v.remote, sharedJWKS(u))
+	}
+	if c.JWKS != "" {
+		keys, err := parseJWKS([]byte(c.JWKS))
+		if err != nil {
+			return nil, fmt.Errorf("jwt.jwks: %v", err)
+		}
+		v.static = append(v.static, keys...)
+	}
+	for i, p := range c.PublicKeys {
+		keys, err := parsePEMKeys([]byte(p), fmt.Sprintf("jwt.publicKeys[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		v.static = append(v.static, keys...)
+	}
+	for i, f := range c.PublicKeyFiles {
+		name := fmt.Sprintf("jwt.publicKeyFiles[%d]", i)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		trust.Write(data)
+		keys, err := parsePEMKeys(data, name)
+		if err != nil {
+			return nil, err
+		}
+		v.static = append(v.static, keys...)
+	}
+	secret := c.HMACSecret
+	if c.HMACSecretFile != "" {
+		if secret != "" {
+			return nil, errors.New("set only one of jwt.hmacSecret, jwt.hmacSecretFile")
+		}
+		var err error
+		if secret, err = readSecretFile(c.HMACSecretFile, "jwt.hmacSecretFile"); err != nil {
+			return nil, err
+		}
+	}
+	if secret != "" && len(secret) < 32 {
+		return nil, errors.New("jwt.hmacSecret must be at least 32 bytes (RFC 7518 asks for a key as long as the hash)")
+	}
+	v.hmacSecret = []byte(secret)
+	trust.Write(v.hmacSecret)
+	v.trust = hex.EncodeToString(trust.Sum(nil))
 
-var jwtAlgorithms = map[string]jwtAlgorithm{
-	"RS256": {family: "RS", hash: crypto.SHA256},
-	"RS384": {family: "RS", hash: crypto.SHA384},
-	"RS512": {family: "RS", hash: crypto.SHA512},
-	"PS256": {family: "PS", hash: crypto.SHA256},
-	"PS384": {family: "PS", hash: crypto.SHA384},
-	"PS512": {family: "PS", hash: crypto.SHA512},
-	"ES256": {family: "ES", hash: crypto.SHA256, curve: elliptic.P256(), size: 32},
-	"ES384": {family: "ES", hash: crypto.SHA384, curve: elliptic.P384(), size: 48},
-	"ES512": {family: "ES", hash: crypto.SHA512, curve: elliptic.P521(), size: 66},
-	"EdDSA": {family: "EdDSA"},
-	"HS256": {family: "HS", hash: crypto.SHA256},
-	"HS384": {family: "HS", hash: crypto.SHA384},
-	"HS512": {family: "HS", hash: crypto.SHA512},
+	// Default allow-list: every algorithm the configured keys can verify. HS* only with a secret, so a
+	// public key can never be used as an HMAC secret.
+	algorithms := c.Algorithms
+	if len(algorithms) == 0 {
+		hasPublicKeys := len(v.remote) > 0 || len(v.static) > 0
+		for name, alg := range jwtAlgorithms {
+			if alg.family == "HS" {
+				if secret != "" {
+					algorithms = append(algorithms, name)
+				}
+			} else if hasPublicKeys {
+				algorithms = append(algorithms, name)
+			}
+		}
+	}
+	for i, name := range algorithms {
+		alg, ok := jwtAlgorithms[name]
+		if !ok {
+			return nil, fmt.Errorf("jwt.algorithms[%d] %q is not one of RS256, RS384, RS512, PS256, PS384, PS512, "+
+				"ES256, ES384, ES512, EdDSA, HS256, HS384, HS512", i, name)
+		}
+		if alg.family == "HS" && secret == "" {
+			return nil, fmt.Errorf("jwt.algorithms[%d] %s needs jwt.hmacSecret", i, name)
+		}
+		v.algorithms[name] = true
+	}
+	leeway, err := time.ParseDuration(c.Leeway)
+	if err != nil || leeway < 0 {
+		return nil, fmt.Errorf("jwt.leeway %q is not a Go duration of at least 0 (e.g. \"30s\")", c.Leeway)
+	}
+	v.leeway = leeway
+	if v.refresh, err = positiveDuration("jwt.jwksRefresh", c.JWKSRefresh, "1h"); err != nil {
+		return nil, err
+	}
+	if v.minInterval, err = positiveDuration("jwt.jwksMinInterval", c.JWKSMinInterval, "1m"); err != nil {
+		return nil, err
+	}
+	if v.timeout, err = positiveDuration("jwt.jwksTimeout", c.JWKSTimeout, "3s"); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // maxJWTSize bounds what is even looked at: larger tokens are refused before any decoding.

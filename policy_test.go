@@ -5,11 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The access-policy rules through New and ServeHTTP, against the real test Redis.
@@ -271,129 +268,6 @@ func TestRealmInChallenge(t *testing.T) {
 	}
 }
 
-func TestRequirementsAnswer403(t *testing.T) {
-	strong, weak, noScope := randomID(t), randomID(t), randomID(t)
-	storeSession(t, strong, makeJWT(`{"sub":"u1","scopes":"support:mobile,user:all","level":"3.1"}`))
-	storeSession(t, weak, makeJWT(`{"sub":"u2","scopes":"support:mobile","level":2}`))
-	storeSession(t, noScope, makeJWT(`{"sub":"u3","level":4}`))
-	h, next := newTestMiddleware(t, func(c *Config) {
-		c.Unauthenticated = "login"
-		c.LoginURL = "/login"
-		c.PublicPaths = []string{"/health"}
-		c.RequiredScopes = []string{"support:mobile", "user:all"}
-		c.MinimumLevel = "3"
-	})
-	nav := map[string]string{"Sec-Fetch-Mode": "navigate"}
-	runPolicyCases(t, h, next, []policyCase{
-		{name: "allowed", target: "/api", session: strong, status: 200, backend: "Bearer " + makeJWT(`{"sub":"u1","scopes":"support:mobile,user:all","level":"3.1"}`)},
-		{name: "scope missing, navigation: 403, never a redirect", target: "/api", session: weak, headers: nav, status: 403, backend: "-"},
-		{name: "level too low", target: "/api", session: noScope, status: 403, backend: "-"},
-		{name: "public path forwards anyway", target: "/health", session: weak, status: 200, backend: "Bearer " + makeJWT(`{"sub":"u2","scopes":"support:mobile","level":2}`)},
-	})
-
-	tests := []struct {
-		session   string
-		body      map[string]interface{}
-		challenge string
-	}{
-		{weak, map[string]interface{}{"error": "insufficient_scope", "missing_scopes": []interface{}{"user:all"}},
-			`Bearer realm="sessionjwt", error="insufficient_scope", scope="support:mobile user:all"`},
-		{noScope, map[string]interface{}{"error": "insufficient_scope", "missing_scopes": []interface{}{"support:mobile", "user:all"}},
-			`Bearer realm="sessionjwt", error="insufficient_scope", scope="support:mobile user:all"`},
-	}
-	for _, tt := range tests {
-		req := requestTo(t, http.MethodGet, "/api")
-		req.AddCookie(&http.Cookie{Name: "session_uuid", Value: signedCookie(t, h, tt.session)})
-		rec := serve(h, req)
-		var body map[string]interface{}
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || !reflect.DeepEqual(body, tt.body) {
-			t.Errorf("403 body %q, want %v", rec.Body.String(), tt.body)
-		}
-		if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
-			t.Errorf("WWW-Authenticate %q, want %q", got, tt.challenge)
-		}
-		if strings.Contains(rec.Body.String(), "u2") || strings.Contains(rec.Body.String(), "u3") {
-			t.Errorf("the 403 body reveals the token's claims: %q", rec.Body.String())
-		}
-	}
-
-	// Level and claim denials name the requirement.
-	h2, _ := newTestMiddleware(t, func(c *Config) {
-		c.MinimumLevel = "3"
-		c.RequiredClaims = map[string][]string{"key": {"admin"}}
-	})
-	for session, want := range map[string]string{weak: `{"error":"insufficient_level","minimum_level":3}`, strong: `{"claim":"key","error":"claim_not_allowed"}`} {
-		req := requestTo(t, http.MethodGet, "/api")
-		req.AddCookie(&http.Cookie{Name: "session_uuid", Value: signedCookie(t, h2, session)})
-		rec := serve(h2, req)
-		if rec.Code != 403 || strings.TrimSpace(rec.Body.String()) != want {
-			t.Errorf("status %d body %q, want 403 %s", rec.Code, rec.Body.String(), want)
-		}
-	}
-}
-
-// A stored JWT that has expired, or is not a JWT, does not authenticate.
-func TestExpiredOrUndecodableJWTDoesNotAuthenticate(t *testing.T) {
-	expired, fresh, opaque := randomID(t), randomID(t), randomID(t)
-	storeSession(t, expired, makeJWT(`{"sub":"u1","exp":`+strconv.FormatInt(time.Now().Unix()-5, 10)+`}`))
-	freshJWT := makeJWT(`{"sub":"u1","exp":` + strconv.FormatInt(time.Now().Unix()+300, 10) + `}`)
-	storeSession(t, fresh, freshJWT)
-	storeSession(t, opaque, "opaque-token-not-a-jwt")
-	h, next := newTestMiddleware(t, func(c *Config) { c.Unauthenticated = "reject" })
-	runPolicyCases(t, h, next, []policyCase{
-		{name: "expired", target: "/api", session: expired, status: 401, backend: "-"},
-		{name: "not a JWT", target: "/api", session: opaque, status: 401, backend: "-"},
-		{name: "fresh", target: "/api", session: fresh, status: 200, backend: "Bearer " + freshJWT},
-	})
-}
-
-func TestClaimHeaders(t *testing.T) {
-	id := randomID(t)
-	storeSession(t, id, makeJWT(`{"sub":"user-7","scopes":["a","b"],"email":"u7@example.test"}`))
-	spoof := map[string]string{"X-User-Id": "admin", "X-User-Scopes": "everything", "x-user-email": "ceo@example.test"}
-	for _, policy := range []string{"pass", "strip"} {
-		h, next := newTestMiddleware(t, func(c *Config) {
-			c.Unauthenticated = policy
-			c.PublicPaths = []string{"/health"}
-			c.ClaimHeaders = map[string]string{"sub": "X-User-Id", "scopes": "x-user-scopes", "email": "X-User-Email", "absent": "X-Absent"}
-		})
-		tests := []struct {
-			name    string
-			target  string
-			session string
-			want    map[string]string
-		}{
-			{"authenticated", "/api", id, map[string]string{"X-User-Id": "user-7", "X-User-Scopes": "a,b", "X-User-Email": "u7@example.test"}},
-			{"unauthenticated", "/api", "", map[string]string{}},
-			{"unknown session", "/api", randomID(t), map[string]string{}},
-			{"public path", "/health", "", map[string]string{}},
-		}
-		for _, tt := range tests {
-			req := requestTo(t, http.MethodGet, tt.target)
-			if tt.session != "" {
-				req.AddCookie(&http.Cookie{Name: "session_uuid", Value: signedCookie(t, h, tt.session)})
-			}
-			for k, v := range spoof {
-				// Twice, as a client repeating the header would; Go's server canonicalizes the name.
-				req.Header.Add(k, v)
-				req.Header.Add(k, v+"-again")
-			}
-			req.Header.Set("X-Absent", "spoofed")
-			serve(h, req)
-			_, got := next.seen()
-			for _, hdr := range []string{"X-User-Id", "X-User-Scopes", "X-User-Email", "X-Absent"} {
-				want := []string(nil)
-				if v, ok := tt.want[hdr]; ok {
-					want = []string{v}
-				}
-				if v := got.Values(hdr); !reflect.DeepEqual(v, want) {
-					t.Errorf("%s/%s: backend saw %s %q, want %q", policy, tt.name, hdr, v, want)
-				}
-			}
-		}
-	}
-}
-
 // The example from the readme: an API router requiring support:mobile and level 3, a UI router
 // redirecting to /login, /health and /static/* public.
 func TestReadmeAccessExample(t *testing.T) {
@@ -434,4 +308,144 @@ func TestReadmeAccessExample(t *testing.T) {
 	if loc.Path != "/login" || loc.Query().Get("next") != "/app/orders?id=3" {
 		t.Errorf("Location %q", loc)
 	}
+}
+
+// Every way a request can fail to authenticate, under every unauthenticated policy.
+func TestUnauthenticatedPolicies(t *testing.T) {
+	known, badValue, unknown := randomID(t), randomID(t), randomID(t)
+	storeSession(t, known, testJWT)
+	storeSession(t, badValue, testJWT+"\r\nX-Injected: 1")
+
+	other, _ := newSigner([]string{"other"}, "itsdangerous.Signer", "django-concat", "sha256", ".", 0)
+	// cookieFor returns the cookie a request of the named kind carries, "" for none.
+	cookieFor := func(kind string, h http.Handler) string {
+		switch kind {
+		case "tampered":
+			return signedCookie(t, h, known) + "x"
+		case "wrong key":
+			return signForTest(other, known, 0)
+		case "unsigned":
+			return known
+		case "unknown session":
+			return signedCookie(t, h, unknown)
+		case "CR/LF in stored value":
+			return signedCookie(t, h, badValue)
+		}
+		return ""
+	}
+	requests := []string{"no cookie", "tampered", "wrong key", "unsigned", "unknown session", "CR/LF in stored value"}
+	policies := []struct {
+		policy     string
+		status     int
+		backendGet string // Authorization the backend sees, "-" when it is not called
+	}{
+		{"pass", http.StatusOK, "Bearer client-token"},
+		{"strip", http.StatusOK, ""},
+		{"reject", http.StatusUnauthorized, "-"},
+		{"login", http.StatusUnauthorized, "-"}, // none of these requests is a browser navigation
+	}
+	buf := captureLog(t)
+	for _, p := range policies {
+		for _, r := range requests {
+			h, next := newTestMiddleware(t, func(c *Config) {
+				c.Unauthenticated = p.policy
+				if p.policy == "login" {
+					c.LoginURL = "/login"
+				}
+			})
+			req := requestWithCookie("", "")
+			if cookie := cookieFor(r, h); cookie != "" {
+				req.AddCookie(&http.Cookie{Name: "session_uuid", Value: cookie})
+			}
+			req.Header.Set("Authorization", "Bearer client-token")
+			rec := serve(h, req)
+			calls, got := next.seen()
+			name := p.policy + "/" + r
+			if rec.Code != p.status {
+				t.Errorf("%s: status %d, want %d", name, rec.Code, p.status)
+			}
+			if p.backendGet == "-" {
+				if calls != 0 {
+					t.Errorf("%s: the backend was called", name)
+				}
+				checkJSONError(t, name, rec.Header(), rec.Body.Bytes(), "unauthenticated")
+				if rec.Header().Get("WWW-Authenticate") == "" {
+					t.Errorf("%s: 401 without WWW-Authenticate", name)
+				}
+				continue
+			}
+			if calls != 1 || got.Get("Authorization") != p.backendGet {
+				t.Errorf("%s: backend calls %d, Authorization %q; want 1, %q", name, calls, got.Get("Authorization"), p.backendGet)
+			}
+			if got.Get("X-Injected") != "" {
+				t.Errorf("%s: a stored CR/LF injected a header", name)
+			}
+		}
+	}
+	if !strings.Contains(buf.String(), "not a single line of printable ASCII") {
+		t.Errorf("a bad stored value was not logged; log:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), badValue) || strings.Contains(buf.String(), testJWT) {
+		t.Errorf("the log reveals a session id or token:\n%s", buf.String())
+	}
+}
+
+func checkJSONError(t *testing.T, name string, h http.Header, body []byte, want string) {
+	t.Helper()
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s: Content-Type %q", name, ct)
+	}
+	var v map[string]string
+	if err := json.Unmarshal(body, &v); err != nil || v["error"] != want || len(v) != 1 {
+		t.Errorf("%s: body %q, want {\"error\": %q}", name, body, want)
+	}
+}
+
+func TestRedisFailurePolicies(t *testing.T) {
+	// A port nothing listens on: every lookup fails at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+
+	tests := []struct {
+		redisFailure, unauthenticated string
+		status                        int
+		backend                       string
+	}{
+		{"reject", "pass", http.StatusServiceUnavailable, "-"},
+		{"pass", "pass", http.StatusOK, "Bearer client-token"},
+		{"pass", "strip", http.StatusOK, ""},
+		{"pass", "reject", http.StatusUnauthorized, "-"},
+	}
+	captureLog(t)
+	for _, tt := range tests {
+		name := tt.redisFailure + "/" + tt.unauthenticated
+		h, next := newTestMiddleware(t, func(c *Config) {
+			c.RedisURL = "redis://" + deadAddr
+			c.RedisFailure = tt.redisFailure
+			c.Unauthenticated = tt.unauthenticated
+		})
+		req := requestWithCookie("session_uuid", signedCookie(t, h, randomID(t)))
+		req.Header.Set("Authorization", "Bearer client-token")
+		rec := serve(h, req)
+		calls, got := next.seen()
+		if rec.Code != tt.status {
+			t.Errorf("%s: status %d, want %d", name, rec.Code, tt.status)
+		}
+		if tt.backend == "-" {
+			if calls != 0 {
+				t.Errorf("%s: backend called", name)
+			}
+			continue
+		}
+		if calls != 1 || got.Get("Authorization") != tt.backend {
+			t.Errorf("%s: backend calls %d with Authorization %q, want %q", name, calls, got.Get("Authorization"), tt.backend)
+		}
+	}
+	h, _ := newTestMiddleware(t, func(c *Config) { c.RedisURL = "redis://" + deadAddr })
+	rec := serve(h, requestWithCookie("session_uuid", signedCookie(t, h, randomID(t))))
+	checkJSONError(t, "503", rec.Header(), rec.Body.Bytes(), "session store unavailable")
 }

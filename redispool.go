@@ -59,49 +59,6 @@ type redisPool struct {
 	emptySince time.Time // the janitor's own: since when the pool has had no connection open
 }
 
-// redisGet returns the value stored at key, nil when there is none. It is the per-request path, so it is
-// a plain function (cheaper than a method under Yaegi) and takes the caller's deadline.
-func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
-	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
-	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
-		return value, err
-	}
-	return getValue(reply) // the error
-}
-
-// redisGetTTL is redisGet plus the key's remaining lifetime in milliseconds (-1: no expiry, -2: no key),
-// both read in one round trip: GET and PTTL go out pipelined in one write. Milliseconds, not TTL's whole
-// seconds: TTL rounds 2.6 s up to 3, and a session cached for that long would outlive its key. A PTTL
-// refused by the server (an ACL without it) reads as -1.
-func redisGetTTL(p *redisPool, key string, deadline time.Time) ([]byte, int64, error) {
-	arg := "$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$4\r\nPTTL\r\n"+arg, 2, deadline)
-	if err != nil {
-		return nil, 0, err
-	}
-	pair := reply.([]interface{})
-	if re, isErr := pair[0].(redisError); isErr {
-		return nil, 0, re
-	}
-	value, err := getValue(pair[0])
-	ttl, ok := pair[1].(int64)
-	if !ok {
-		ttl = -1
-	}
-	return value, ttl, err
-}
-
-func getValue(reply interface{}) ([]byte, error) {
-	switch v := reply.(type) {
-	case []byte:
-		return v, nil
-	case nil:
-		return nil, nil
-	}
-	return nil, protocolError("GET answered neither a bulk string nor nil")
-}
-
 // roundTrip runs encoded commands (replies of them, pipelined) on a pooled connection. A reused connection that fails other than
 // by timing out is most likely stale (Redis restarted, or closed it): then every idle connection is
 // dropped and the command tried once more on a new one, so a restart costs no failed request.

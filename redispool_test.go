@@ -4,8 +4,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,7 +48,7 @@ func TestRedisURLsReachRealServers(t *testing.T) {
 		id, jwt := randomID(t), makeJWT(`{"sub":"`+tt.name+`"}`)
 		// Write through the middleware's own pool where no admin connection fits (TLS).
 		if tt.admin == nil {
-			if _, err := mw.store.do(time.Now().Add(2*time.Second), "SET", id, jwt, "EX", "60"); err != nil {
+			if _, err := mw.store.redis.do(time.Now().Add(2*time.Second), "SET", id, jwt, "EX", "60"); err != nil {
 				t.Fatalf("%s: SET: %v", tt.name, err)
 			}
 		} else {
@@ -237,4 +239,112 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 	if strings.Count(log, "is unavailable") != 1 || strings.Count(log, "is available again") != 1 {
 		t.Fatalf("want one outage line and one recovery line, got:\n%s", log)
 	}
+}
+
+// Traefik calls New per router and on every reload: all those instances must share one pool.
+func TestManyNewCallsShareOnePool(t *testing.T) {
+	addr := testEnv(t, "SESSIONJWT_TEST_REDIS")
+	admin := dialAdmin(t, "tcp", addr)
+	const db, size = 6, 4
+	id := randomID(t)
+	admin.do("SELECT", strconv.Itoa(db))
+	admin.do("SET", id, testJWT, "EX", "60")
+
+	var handlers []http.Handler
+	for i := 0; i < 50; i++ {
+		h, _ := newTestMiddleware(t, func(c *Config) {
+			c.RedisURL = "redis://" + addr + "/" + strconv.Itoa(db)
+			c.RedisPoolSize = size
+		})
+		handlers = append(handlers, h)
+	}
+	cookie := signedCookie(t, handlers[0], id)
+	var failures atomic.Int64
+	concurrently(200, func(i int) {
+		rec := serve(handlers[i%len(handlers)], requestWithCookie("session_uuid", cookie))
+		if rec.Code != http.StatusOK {
+			failures.Add(1)
+		}
+	})
+	if failures.Load() != 0 {
+		t.Fatalf("%d requests failed", failures.Load())
+	}
+	if n := admin.clientsNamed(db); n < 1 || n > size {
+		t.Fatalf("50 middlewares opened %d connections, want 1..%d", n, size)
+	}
+}
+
+// Reloads that change Redis settings leave no connections behind: changing only redisTimeout reuses the
+// pool, and a pool of replaced settings (here the pool size) closes its connections once idle for
+// redisIdleTimeout and is retired; the live pool keeps what its traffic needs.
+func TestReloadsLeaveNoConnections(t *testing.T) {
+	addr := testEnv(t, "SESSIONJWT_TEST_REDIS")
+	admin := dialAdmin(t, "tcp", addr)
+	const db = 8
+	id := randomID(t)
+	admin.do("SELECT", strconv.Itoa(db))
+	admin.do("SET", id, testJWT, "EX", "60")
+	reload := func(timeout string, size int) http.Handler {
+		h, _ := newTestMiddleware(t, func(c *Config) {
+			c.RedisURL = "redis://" + addr + "/" + strconv.Itoa(db)
+			c.RedisTimeout = timeout
+			c.RedisPoolSize = size
+			c.RedisIdleTimeout = "300ms"
+		})
+		cookie := signedCookie(t, h, id)
+		concurrently(8, func(i int) { serve(h, requestWithCookie("session_uuid", cookie)) })
+		return h
+	}
+	for i := 0; i < 6; i++ {
+		reload(strconv.Itoa(300+i)+"ms", 4)
+	}
+	if n := admin.clientsNamed(db); n < 1 || n > 4 {
+		t.Fatalf("6 reloads changing redisTimeout left %d connections, want 1..4 (one pool)", n)
+	}
+	var live http.Handler
+	for _, size := range []int{3, 2, 3, 1} { // the last 3 reuses the first 3's pool
+		live = reload("300ms", size)
+	}
+	cookie := signedCookie(t, live, id)
+	liveMiddleware := live.(*SessionJWT)
+	pool := liveMiddleware.store.redis
+	replaced := func() int {
+		poolsMu.Lock()
+		defer poolsMu.Unlock()
+		n := 0
+		for _, p := range livePools {
+			if p != pool && p.opts.address == addr && p.opts.db == db {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "the replaced pools' connections to close and the pools to retire", func() bool {
+		serve(live, requestWithCookie("session_uuid", cookie)) // the live configuration's traffic
+		return admin.clientsNamed(db) == 1 && replaced() == 0
+	})
+	poolsMu.Lock()
+	retired := pool.retired
+	poolsMu.Unlock()
+	if retired {
+		t.Fatal("the live pool was retired")
+	}
+
+	// A middleware idle for long enough sees its pool retired; when traffic comes back, the pool is back
+	// on the janitor's list (its connections are swept again) and in pools for the next New.
+	waitFor(t, 10*time.Second, "the idle live pool to retire", func() bool {
+		poolsMu.Lock()
+		defer poolsMu.Unlock()
+		return pool.retired
+	})
+	if rec := serve(live, requestWithCookie("session_uuid", cookie)); rec.Code != http.StatusOK {
+		t.Fatalf("after its pool retired: status %d", rec.Code)
+	}
+	poolsMu.Lock()
+	back := !pool.retired && pools[pool.key] == pool
+	poolsMu.Unlock()
+	if !back {
+		t.Error("a retired pool in use again was not adopted back")
+	}
+	waitFor(t, 10*time.Second, "its connection to close again once idle", func() bool { return admin.clientsNamed(db) == 0 })
 }

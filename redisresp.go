@@ -47,7 +47,7 @@ func newRespConn(nc net.Conn) *respConn {
 // (simple string), int64, []byte (bulk), nil (nil bulk or nil array), []interface{} (array), or a
 // redisError as the error. With replies > 1, cmd holds that many pipelined commands and their replies
 // come back as a []interface{}, error replies as redisError elements. Hot-path helpers here are plain
-// functions: under Yaegi a method call costs about four times a function call.
+// functions, not methods (docs/yaegi.md).
 func exchange(c *respConn, cmd string, replies int, deadline time.Time) (interface{}, error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return nil, err
@@ -94,8 +94,7 @@ func appendCommand(buf []byte, args []string) []byte {
 }
 
 // readReply reads one reply. A bulk string, every GET's answer, is parsed here; every other kind of
-// reply, and every error, in readOtherReply: under Yaegi a function's call costs in proportion to all
-// the expressions in its body, run or not.
+// reply, and every error, in readOtherReply, so that the common case's body stays small (docs/yaegi.md).
 func readReply(c *respConn, depth int) (interface{}, error) {
 	line, err := c.br.ReadSlice('\n')
 	end := len(line) - 2

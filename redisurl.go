@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -131,4 +132,36 @@ func (o redisOptions) label() string {
 		scheme = "rediss"
 	}
 	return scheme + "://" + o.address + "/" + strconv.Itoa(o.db)
+}
+
+func redisSettings(c *Config) (redisOptions, error) {
+	o, err := parseRedisURL(c.RedisURL)
+	if err != nil {
+		return o, err
+	}
+	if c.RedisPasswordFile != "" {
+		if o.password, err = readSecretFile(c.RedisPasswordFile, "redisPasswordFile"); err != nil {
+			return o, err
+		}
+	}
+	if c.RedisCAFile != "" {
+		pem, err := os.ReadFile(c.RedisCAFile)
+		if err != nil {
+			return o, fmt.Errorf("redisCAFile: %v", err)
+		}
+		if err := o.setCA(pem); err != nil {
+			return o, err
+		}
+	}
+	if o.timeout, err = positiveDuration("redisTimeout", c.RedisTimeout, "500ms"); err != nil {
+		return o, err
+	}
+	if c.RedisPoolSize < 1 {
+		return o, fmt.Errorf("redisPoolSize %d must be at least 1", c.RedisPoolSize)
+	}
+	o.poolSize = c.RedisPoolSize
+	if o.idleTimeout, err = positiveDuration("redisIdleTimeout", c.RedisIdleTimeout, "1m"); err != nil {
+		return o, err
+	}
+	return o, nil
 }

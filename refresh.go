@@ -2,22 +2,27 @@ package sessionjwt
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
 
-// Session refresh, as seed 000 does it with its bugs fixed: when a session's Redis key has less than
-// refreshBelow to live, the auth service's refresh endpoint is called with the request's new
-// Authorization header, and the Set-Cookie headers it answers go to the browser with the response.
+// Session refresh, as the auth middleware this gateway replaces (impact-stack's WSGI auth middleware)
+// does it, with its bugs fixed: when a session's Redis key has less than refreshBelow to live, the auth
+// service's refresh endpoint is called with the request's new Authorization header, and the Set-Cookie
+// headers it answers go to the browser with the response.
 
-// refresher holds the refresh settings of one middleware.
+// refresher holds the refresh settings of one middleware, and what a refresh touches: the header the
+// session's JWT goes in, and the store whose cached copy it makes stale.
 type refresher struct {
 	url     string
 	below   time.Duration
 	timeout time.Duration
+	header  string        // canonical headerName
+	store   *sessionStore // set once the store is built
+	name    string        // the middleware's, for log lines
 }
 
 // refreshes remembers, across every middleware in this Traefik, until when no new refresh may start for
@@ -65,53 +70,66 @@ var refreshClient = &http.Client{
 
 // maybeRefresh refreshes the session when its Redis key is about to expire. A key without expiry (zero
 // redisEnd) is never refreshed.
-func maybeRefresh(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session, now int64) {
-	if s.redisEnd != 0 && s.redisEnd-now < int64(m.refresh.below) {
-		refreshSession(m, rw, req, s)
+func maybeRefresh(r *refresher, rw http.ResponseWriter, req *http.Request, s *session, now int64) {
+	if s.redisEnd != 0 && s.redisEnd-now < int64(r.below) {
+		refreshSession(r, rw, req, s)
 	}
 }
 
 // refreshSession calls the refresh endpoint for s, waiting at most the refresh timeout, and adds the
 // endpoint's Set-Cookie headers to rw's headers. Failures are logged; the request goes on regardless.
-func refreshSession(m *SessionJWT, rw http.ResponseWriter, req *http.Request, s *session) {
-	flight := m.refresh.url + "\x00" + m.poolKey + "\x00" + s.key
+func refreshSession(r *refresher, rw http.ResponseWriter, req *http.Request, s *session) {
+	flight := r.url + "\x00" + r.store.poolKey + "\x00" + s.key
 	if !startRefresh(flight, time.Now()) {
 		return
 	}
 	defer endRefresh(flight)
 
-	ctx, cancel := context.WithTimeout(req.Context(), m.refresh.timeout)
+	ctx, cancel := context.WithTimeout(req.Context(), r.timeout)
 	defer cancel()
-	call, err := http.NewRequestWithContext(ctx, http.MethodPost, m.refresh.url, nil)
+	call, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, nil)
 	if err != nil {
-		logf("middleware %s: session refresh: %v", m.name, err)
+		logf("middleware %s: session refresh: %v", r.name, err)
 		return
 	}
-	call.Header.Set(m.header, s.authorization)
+	call.Header.Set(r.header, s.authorization)
 	res, err := refreshClient.Do(call)
 	if err != nil {
-		logf("middleware %s: session refresh failed: %v", m.name, urlErrorCause(err))
+		logf("middleware %s: session refresh failed: %v", r.name, urlErrorCause(err))
 		return
 	}
 	defer res.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // lets the connection be reused
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		logf("middleware %s: session refresh answered %d", m.name, res.StatusCode)
+		logf("middleware %s: session refresh answered %d", r.name, res.StatusCode)
 		return
 	}
 	for _, c := range res.Header.Values("Set-Cookie") {
 		rw.Header().Add("Set-Cookie", c)
 	}
 	// The key's TTL changed: the next request reads it again.
-	if m.cache != nil {
-		cacheDelete(m.cache, s.key)
+	if r.store.cache != nil {
+		cacheDelete(r.store.cache, s.key)
 	}
 }
 
-// urlErrorCause drops the method and URL an *url.Error repeats; the log line already says what failed.
-func urlErrorCause(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err
+// newRefresher validates the session refresh keys; nil without a refreshURL.
+func newRefresher(c *Config, header, name string) (*refresher, error) {
+	if c.RefreshURL == "" {
+		return nil, nil
 	}
-	return err
+	if !isServiceURL(c.RefreshURL) {
+		// The value is not repeated: it might hold credentials.
+		return nil, errors.New("refreshURL is not an absolute http(s) URL without credentials " +
+			"(e.g. \"http://auth:8000/auth/v1/refresh\")")
+	}
+	below, err := positiveDuration("refreshBelow", c.RefreshBelow, "4h")
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := positiveDuration("refreshTimeout", c.RefreshTimeout, "1s")
+	if err != nil {
+		return nil, err
+	}
+	return &refresher{url: c.RefreshURL, below: below, timeout: timeout, header: header, name: name}, nil
 }

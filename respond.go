@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -25,15 +24,6 @@ func writeError(rw http.ResponseWriter, status int, body []byte) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(status)
 	rw.Write(body)
-}
-
-// printableASCII is every byte a forwarded header value may hold: space to tilde.
-const printableASCII = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
-
-// headerSafe reports whether v is one non-empty line of printable ASCII. One compiled call does it: a byte
-// loop would run in Traefik's interpreter.
-func headerSafe(v string) bool {
-	return v != "" && strings.Trim(v, printableASCII) == ""
 }
 
 // Log lines go straight to Traefik's stdout (fmt.Print would land at DEBUG level only). They never hold

@@ -7,8 +7,9 @@
 #   5. Traefik + bench/floorplugin setting the same header and nothing else (what any plugin interpreted
 #      by Yaegi costs before it does any work: the ceiling for the cached row),
 #   6. Traefik + bench/floorplugin doing only the Redis GET and the header (the ceiling for row 2),
-# in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the Go benchmarks of the hot
-# path (scripts/bench-go.sh). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
+# in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
+# without Traefik (bench/profile-yaegi.sh), the Go benchmarks of the hot path (bench/go-bench.sh) and how to
+# read it all (bench/method.md). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
 # PROFILE=FILE instead takes a 10 s CPU profile of Traefik under the load of one setup (SETUP, default
 # sessionjwt) and writes it to FILE (then `go tool pprof -top FILE`), without measuring the setups.
 set -euo pipefail
@@ -26,6 +27,7 @@ run=$(mktemp -d /tmp/sessionjwt-bench.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  scripts/test-servers.sh stop "$run/redis" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$run"
 }
@@ -33,19 +35,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-redis_port=$(free_port); backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port); api_port=$(free_port)
+backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port); api_port=$(free_port)
 secret=bench-secret
 
-redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$run" --logfile "$run/redis.log" &
-pids+=($!)
+scripts/test-servers.sh start-plain "$run/redis" >/dev/null
+. "$run/redis/env"
+redis_port=${SESSIONJWT_TEST_REDIS##*:}
 (cd bench && go build -o "$run/backend" ./backend && go build -o "$run/forwardauth" ./forwardauth)
 "$run/backend" -addr "127.0.0.1:$backend_port" 2>"$run/backend.log" &
 pids+=($!)
 "$run/forwardauth" -addr "127.0.0.1:$fa_port" -redis "127.0.0.1:$redis_port" -secret "$secret" 2>"$run/forwardauth.log" &
 pids+=($!)
 
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-cookie=$(scripts/bench-session.sh "$redis_port" "$secret")
+cookie=$(bench/session.sh "$redis_port" "$secret")
 # The floor plugin forwards the same header as sessionjwt: the one key in Redis is the session's JWT.
 authorization="Bearer $(redis-cli -p "$redis_port" --raw get "$(redis-cli -p "$redis_port" randomkey)")"
 
@@ -195,11 +197,16 @@ for round in $(seq "$ROUNDS"); do
 done
 
 gobench="$run/gobench.txt"
-COUNT=5 scripts/bench-go.sh > "$gobench" 2>&1
+COUNT=5 bench/go-bench.sh > "$gobench" 2>&1
+yaegiprof="$run/yaegiprof.txt"
+for cfg in "" "-set cacheTTL=1m"; do
+  # shellcheck disable=SC2086
+  echo "bench/profile-yaegi.sh -n 100000 $cfg: $(bench/profile-yaegi.sh -n 100000 $cfg | tail -n 1)" >> "$yaegiprof"
+done
 
-/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" <<'PY'
+/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" <<'PY'
 import os, platform, re, statistics, subprocess, sys, time
-results, gobench, out, traefik = sys.argv[1:5]
+results, gobench, out, traefik, yaegiprof = sys.argv[1:6]
 rows = [l.split("\t") for l in open(results).read().splitlines() if l]
 data = {}
 for setup, rnd, rps, p50, p99, bad, us in rows:
@@ -263,8 +270,15 @@ lines.append("- %s" % sh("redis-server", "--version"))
 lines.append("- %s" % sh("go", "version"))
 lines.append("- wrk %s, %s threads, %s connections, %s per run" % (sh("dpkg-query", "-W", "-f=${Version}", "wrk"), env.get("THREADS", "2"), env.get("CONNECTIONS", "16"), env.get("DURATION", "10s")))
 lines.append("- command: `make bench` (ROUNDS, DURATION, CONNECTIONS, THREADS override the defaults)\n")
+lines.append("## The request path under Yaegi, without Traefik\n")
+lines.append("`bench/profile-yaegi.sh` (tools/yaegiprof): the plugin interpreted by Yaegi v0.16.1 and called through "
+             "Yaegi's http.Handler wrapper as Traefik calls it, one session, one throwaway Redis; allocations per request "
+             "are the steady figure, microseconds move with the machine's load.\n")
+lines.append("```")
+lines.extend(l for l in open(yaegiprof).read().splitlines() if l)
+lines.append("```\n")
 lines.append("## Go benchmarks of the hot path\n")
-lines.append("`scripts/bench-go.sh`: compiled (`go test -bench`) and interpreted by Yaegi v0.16.1 (`yaegi test -bench`), "
+lines.append("`bench/go-bench.sh`: compiled (`go test -bench`) and interpreted by Yaegi v0.16.1 (`yaegi test -bench`), "
              "as Traefik runs the plugin, against a throwaway Redis on loopback; then `redis-benchmark -t get` on the same Redis.\n")
 lines.append("```")
 for l in open(gobench).read().splitlines():
@@ -272,9 +286,7 @@ for l in open(gobench).read().splitlines():
         l = re.sub(r".*\r", "", l)
         lines.append(l.strip())
 lines.append("```\n")
-history = os.path.join(os.path.dirname(out), "bench", "history.md")
-if os.path.exists(history):
-    lines.append(open(history).read())
+lines.append(open(os.path.join(os.path.dirname(out), "bench", "method.md")).read())
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines[:12]))
 PY

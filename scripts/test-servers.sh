@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Starts the throwaway Redis servers the tests talk to, on free ports, and writes their addresses as
 # environment variables to $DIR/env. Tests cannot start processes themselves (os/exec does not exist under
-# Yaegi), so this script does it for both `go test` and `yaegi test`.
+# Yaegi), so this script does it for both `go test` and `yaegi test`. It is the one way the repository's
+# scripts start a Redis for tests and benchmarks; the e2e harness (e2e/harness_test.go), a compiled Go
+# program that stops and restarts its Redis under traffic, runs redis-server itself.
 #
-#   scripts/test-servers.sh start DIR   # start everything, write DIR/env
-#   scripts/test-servers.sh stop DIR    # stop everything started in DIR
+#   scripts/test-servers.sh start DIR         # start everything, write DIR/env
+#   scripts/test-servers.sh start-plain DIR   # only the plain server (SESSIONJWT_TEST_REDIS): benchmarks
+#   scripts/test-servers.sh stop DIR          # stop everything started in DIR
 #
 # Servers: plain TCP; password plus an ACL user; TLS with a CA made here; a unix socket; and a
 # "restartable" one that a test may SHUTDOWN and bring back by creating the file $..._RESTART_TRIGGER.
@@ -92,6 +95,16 @@ ENV
   echo "test-servers: started in $dir"
 }
 
+start_plain() {
+  "$0" stop "$dir" 2>/dev/null || true
+  rm -rf "${dir:?}"/*
+  local plain
+  plain=$(free_port)
+  redis plain --port "$plain"
+  wait_ping -p "$plain"
+  echo "export SESSIONJWT_TEST_REDIS=127.0.0.1:$plain" > "$dir/env"
+}
+
 stop() {
   touch "$dir/restart/stop" 2>/dev/null || true
   if [ -f "$dir/restart/loop.pid" ]; then
@@ -108,6 +121,7 @@ stop() {
 
 case "$cmd" in
   start) start ;;
+  start-plain) start_plain ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start|start-plain|stop DIR" >&2; exit 2 ;;
 esac

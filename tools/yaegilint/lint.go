@@ -1,6 +1,7 @@
 // Package yaegilint finds Go constructs that compile but misbehave silently under Yaegi v0.16.1, the
-// interpreter Traefik runs plugins in. It complements ../shared/tools/yaegi-pitfalls (which greps for
-// constructs that fail loudly) with two we hit that only a syntax tree shows reliably:
+// interpreter Traefik runs plugins in (docs/yaegi.md). It complements the team's yaegi-pitfalls grep
+// (CONTRIBUTING.md), which finds constructs that fail loudly, with two we hit that only a syntax tree
+// shows reliably:
 //
 //   - a tagless switch case with several expressions (`case a, b:`) matches on only some of them;
 //   - a tuple assignment to struct fields or elements with several right-hand expressions

@@ -1,7 +1,7 @@
 // Command yaegiprof runs the plugin the way Traefik does, interpreted by Yaegi and called through
 // Yaegi's http.Handler wrapper, for a fixed number of requests, and reports the time and allocations per
 // request, optionally with CPU and allocation profiles. It takes Traefik, wrk and the network out of the
-// picture, so a change to the request path can be measured in seconds. scripts/profile-yaegi.sh lays out
+// picture, so a change to the request path can be measured in seconds. bench/profile-yaegi.sh lays out
 // the plugin, starts a throwaway Redis and runs it; see the readme's "Developing" section.
 package main
 

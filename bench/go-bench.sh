@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 servers=$(mktemp -d /tmp/sessionjwt-bench.XXXXXX)
 trap 'scripts/test-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
-scripts/test-servers.sh start "$servers" >/dev/null
+scripts/test-servers.sh start-plain "$servers" >/dev/null
 . "$servers/env"
 echo "== compiled (go test -bench)"
 go test -run '^$' -bench . -benchmem -count "${COUNT:-3}" .

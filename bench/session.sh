@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stores the benchmark session in the Redis on 127.0.0.1:PORT and prints its cookie value, signed with
-# SECRET by the real itsdangerous. `make bench` and scripts/profile-yaegi.sh measure the same session.
-#   scripts/bench-session.sh PORT SECRET
+# SECRET by the real itsdangerous. `make bench` and bench/profile-yaegi.sh measure the same session.
+#   bench/session.sh PORT SECRET
 set -euo pipefail
 port="${1:?redis port}"
 secret="${2:?secret}"

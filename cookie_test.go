@@ -9,7 +9,8 @@ import (
 // Requests remember a cookie value that verified, with its session's key, and nothing else.
 func TestVerifiedCookiesRemembersOnlyValidValues(t *testing.T) {
 	h, next := newTestMiddleware(t, func(c *Config) { c.Unauthenticated = policyReject })
-	m := h.(*SessionJWT)
+	mw := h.(*SessionJWT)
+	m := mw.cookies
 	id := randomID(t)
 	storeSession(t, id, testJWT)
 	good := signForTest(m.signer, id, 0)
@@ -34,9 +35,9 @@ func TestVerifiedCookiesRemembersOnlyValidValues(t *testing.T) {
 			t.Fatalf("%q: status %d", bad, rec.Code)
 		}
 	}
-	m.verified.mu.RLock()
-	defer m.verified.mu.RUnlock()
-	if e, n := m.verified.entries[good], len(m.verified.entries); n != 1 || e.key != m.keyPrefix+id || e.expires != noExpiry {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if e, n := m.verified[good], len(m.verified); n != 1 || e.key != m.keyPrefix+id || e.expires != noExpiry {
 		t.Fatalf("%d entries, %+v for the valid cookie; want only it, remembered for good", n, e)
 	}
 }
@@ -45,7 +46,8 @@ func TestVerifiedCookiesRemembersOnlyValidValues(t *testing.T) {
 // after signing time plus maxAge, as itsdangerous counts, and refused by a request from then on.
 func TestVerifiedCookiesExpireWithTheirTimestamp(t *testing.T) {
 	h, _ := newTestMiddleware(t, func(c *Config) { c.MaxAge = "2s"; c.Unauthenticated = policyReject })
-	m := h.(*SessionJWT)
+	mw := h.(*SessionJWT)
+	m := mw.cookies
 	signedAt := time.Now().Unix()
 	id := randomID(t)
 	storeSession(t, id, testJWT)
@@ -53,9 +55,9 @@ func TestVerifiedCookiesExpireWithTheirTimestamp(t *testing.T) {
 	if verifyCookie(m, cookie, time.Unix(signedAt, 0).UnixNano()) == "" {
 		t.Fatal("fresh cookie refused")
 	}
-	m.verified.mu.RLock()
-	expires := m.verified.entries[cookie].expires
-	m.verified.mu.RUnlock()
+	m.mu.RLock()
+	expires := m.verified[cookie].expires
+	m.mu.RUnlock()
 	if want := time.Unix(signedAt+3, 0).UnixNano(); expires != want {
 		t.Fatalf("remembered until %d, want %d (signed + maxAge + 1 s)", expires, want)
 	}
@@ -70,29 +72,20 @@ func TestVerifiedCookiesExpireWithTheirTimestamp(t *testing.T) {
 
 func TestVerifiedCookiesStayBounded(t *testing.T) {
 	h, _ := newTestMiddleware(t, nil)
-	m := h.(*SessionJWT)
+	mw := h.(*SessionJWT)
+	m := mw.cookies
 	now := time.Now().UnixNano()
 	for i := 0; i < maxVerified+10; i++ {
 		if verifyCookie(m, signForTest(m.signer, "s"+strconv.Itoa(i), 0), now) == "" {
 			t.Fatal("refused")
 		}
 	}
-	if n := len(m.verified.entries); n > maxVerified {
+	if n := len(m.verified); n > maxVerified {
 		t.Fatalf("%d entries, bound %d", n, maxVerified)
 	}
 	long := signForTest(m.signer, string(make([]byte, maxVerifiedSize)), 0)
-	before := len(m.verified.entries)
-	if verifyCookie(m, long, now) == "" || len(m.verified.entries) != before {
+	before := len(m.verified)
+	if verifyCookie(m, long, now) == "" || len(m.verified) != before {
 		t.Fatal("an oversized cookie value was stored")
-	}
-}
-
-func TestPrintableASCIIIsSpaceToTilde(t *testing.T) {
-	want := ""
-	for c := 0x20; c <= 0x7e; c++ {
-		want += string(rune(c))
-	}
-	if printableASCII != want {
-		t.Fatalf("printableASCII = %q", printableASCII)
 	}
 }

@@ -1,0 +1,140 @@
+package sessionjwt
+
+import (
+	"strconv"
+	"time"
+)
+
+// The session store is the one place the datastore is reached. Sessions (by cookie) and opaque tokens
+// are both read through it: a key's value and, when refresh or the cache need it, its remaining lifetime,
+// within one deadline per lookup. Behind it is one Redis endpoint today (a shared pool); what reaches
+// Sentinel or Cluster belongs here, behind the same reads, as does what keeps the cache in step with
+// Redis. Nothing else in the package talks to Redis.
+
+// sessionStore is the datastore of one middleware, with its cache and the rules for what a stored
+// value must be to authenticate.
+type sessionStore struct {
+	redis    *redisPool
+	timeout  int64  // redisTimeout in nanoseconds: the deadline of one lookup
+	poolKey  string // the Redis settings, naming what middlewares share (pools, caches, refreshes)
+	readsTTL bool   // refresh or cache: values are read with their key's TTL
+
+	cache    *sessionCache // nil: no cache
+	cacheTTL int64         // nanoseconds
+
+	valuePrefix    string       // headerType and a space, or "": a session holds the header value
+	storedVerifier *jwtVerifier // jwt.verifyStored: stored JWTs must verify too; else nil
+	name           string       // the middleware's, for log lines
+}
+
+// newSessionStore validates the Redis keys (redisSettings) and the cache keys, and shares the pool and the
+// cache with every middleware reading the same Redis the same way.
+func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVerifier, refreshes bool) (*sessionStore, error) {
+	opts, err := redisSettings(c)
+	if err != nil {
+		return nil, err
+	}
+	cacheTTL, err := cacheSettings(c)
+	if err != nil {
+		return nil, err
+	}
+	st := &sessionStore{
+		redis:          sharedPool(opts),
+		timeout:        int64(opts.timeout),
+		poolKey:        opts.poolKey(),
+		readsTTL:       refreshes || cacheTTL > 0,
+		cacheTTL:       int64(cacheTTL),
+		valuePrefix:    valuePrefix,
+		storedVerifier: storedVerifier,
+		name:           name,
+	}
+	if cacheTTL > 0 {
+		// Middlewares share a cache when they read the same Redis and would cache the same sessions the
+		// same way: the same header prefix (sessions hold the header value), cacheTTL (entries end at
+		// it), and, when they verify stored JWTs, the same trust.
+		identity := st.poolKey + "\x00" + valuePrefix + "\x00" + cacheTTL.String()
+		if storedVerifier != nil {
+			identity += "\x00verified by " + storedVerifier.trust
+		}
+		st.cache = sharedCache(identity, c.CacheSize, cacheTTL)
+	}
+	return st, nil
+}
+
+// lookupSession returns the session stored under key: from the cache when it holds it, else from Redis.
+// ServeHTTP has the same lines written out for cookies.
+func lookupSession(st *sessionStore, key string, now int64) (*session, error) {
+	if st.cache != nil {
+		if s := cacheGet(st.cache, key, now); s != nil {
+			return s, nil
+		}
+	}
+	return readSession(st, key, now)
+}
+
+// readSession reads the session stored under key from Redis, and caches it when the cache is on. It
+// returns nil for a key that does not authenticate (absent, not a header-safe JWT, expired) and an error
+// when Redis could not answer.
+func readSession(st *sessionStore, key string, now int64) (*session, error) {
+	deadline := time.Unix(0, now+st.timeout)
+	if st.readsTTL {
+		return readSessionWithTTL(st, key, now, deadline)
+	}
+	jwt, err := redisGet(st.redis, key, deadline)
+	if err != nil || jwt == nil {
+		return nil, err
+	}
+	return storedSession(st, key, string(jwt), -1, now), nil
+}
+
+// readSessionWithTTL is readSession for a middleware that refreshes sessions or caches them: both need
+// each key's TTL, read in the same round trip as its value.
+func readSessionWithTTL(st *sessionStore, key string, now int64, deadline time.Time) (*session, error) {
+	jwt, ttl, err := redisGetTTL(st.redis, key, deadline)
+	if err != nil || jwt == nil {
+		return nil, err
+	}
+	return storedSession(st, key, string(jwt), ttl, now), nil
+}
+
+// redisGet returns the value stored at key, nil when there is none, before the caller's deadline.
+func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
+	// One concatenation encodes the command: a few interpreted statements, whatever the key.
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
+	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
+		return value, err
+	}
+	return getValue(reply) // the error
+}
+
+// redisGetTTL is redisGet plus the key's remaining lifetime in milliseconds (-1: no expiry, -2: no key),
+// both read in one round trip: GET and PTTL go out pipelined in one write. Milliseconds, not TTL's whole
+// seconds: TTL rounds 2.6 s up to 3, and a session cached for that long would outlive its key. A PTTL
+// refused by the server (an ACL without it) reads as -1.
+func redisGetTTL(p *redisPool, key string, deadline time.Time) ([]byte, int64, error) {
+	arg := "$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
+	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$4\r\nPTTL\r\n"+arg, 2, deadline)
+	if err != nil {
+		return nil, 0, err
+	}
+	pair := reply.([]interface{})
+	if re, isErr := pair[0].(redisError); isErr {
+		return nil, 0, re
+	}
+	value, err := getValue(pair[0])
+	ttl, ok := pair[1].(int64)
+	if !ok {
+		ttl = -1
+	}
+	return value, ttl, err
+}
+
+func getValue(reply interface{}) ([]byte, error) {
+	switch v := reply.(type) {
+	case []byte:
+		return v, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, protocolError("GET answered neither a bulk string nor nil")
+}
