@@ -3,6 +3,8 @@ package sessionjwt
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,7 +80,11 @@ func BenchmarkServeHTTPCached(b *testing.B) {
 	dialAdmin(b, "tcp", testEnv(b, "SESSIONJWT_TEST_REDIS")).do("SET", id, benchJWT, "EX", "600")
 	req := requestWithCookie("session_uuid", signedCookie(b, h, id))
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req) // attaches the cache to its tracker
+	mw := h.(*SessionJWT)
+	cache := mw.store.cache
+	waitFor(b, 3*time.Second, "the cache to serve", func() bool { return cacheServes(cache) })
+	h.ServeHTTP(rec, req) // caches the session
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -86,5 +92,26 @@ func BenchmarkServeHTTPCached(b *testing.B) {
 	}
 	if rec.Code != http.StatusOK || req.Header.Get("Authorization") != "Bearer "+benchJWT {
 		b.Fatalf("status %d, Authorization %q", rec.Code, req.Header.Get("Authorization"))
+	}
+}
+
+// One invalidation message as the tracker reads it: parsed and applied to a cache of cacheSize entries.
+// What a Traefik spends per change of a key under the tracked prefixes (see the readme's Invalidation).
+func BenchmarkInvalidationMessage(b *testing.B) {
+	key := "0b9e8d52-3c3a-4f7e-9a57-7d4d1f6b2c11"
+	msg := "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
+	c := readerConn(strings.Repeat(msg, b.N))
+	cache := sharedCache("bench-invalidation", 10000, time.Hour, nil)
+	for i := 0; i < 10000; i++ {
+		cachePut(cache, &session{key: strconv.Itoa(i), read: 1, expires: noExpiry}, 0)
+	}
+	t := &tracker{caches: []*sessionCache{cache}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		keys, flush, err := readMessage(c)
+		if err != nil || len(keys) != 1 || flush {
+			b.Fatalf("%q %v %v", keys, flush, err)
+		}
+		invalidate(t, keys, false)
 	}
 }

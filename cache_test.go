@@ -1,6 +1,7 @@
 package sessionjwt
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -8,7 +9,7 @@ import (
 
 // A cached session ends at the first of: the cache TTL, the end of its Redis key's TTL, its JWT's exp.
 func TestCacheExpiry(t *testing.T) {
-	h, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
+	h, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m"; c.CacheInvalidation = invalidationTTL })
 	m := h.(*SessionJWT)
 	t0 := time.Unix(1_800_000_000, 0)
 	expiring := makeJWT(`{"sub":"u","exp":` + strconv.FormatInt(t0.Unix()+10, 10) + `}`)
@@ -31,9 +32,11 @@ func TestCacheExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		key := "expiry-" + randomID(t)
-		if storedSession(m.store, key, tt.jwt, tt.ttl, t0.UnixNano()) == nil {
+		s := storedSession(m.store, key, tt.jwt, tt.ttl, t0.UnixNano())
+		if s == nil {
 			t.Fatalf("%s: the session does not authenticate", tt.name)
 		}
+		cachePut(m.store.cache, s, cacheEpochFor(m.store.cache))
 		if got := cacheGet(m.store.cache, key, t0.Add(tt.at).UnixNano()) != nil; got != tt.hit {
 			t.Errorf("%s: hit = %v, want %v", tt.name, got, tt.hit)
 		}
@@ -47,13 +50,13 @@ func TestCacheExpiry(t *testing.T) {
 }
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := sharedCache("lru-test", 3, time.Hour)
+	c := sharedCache("lru-test", 3, time.Hour, nil)
 	now := time.Now().UnixNano()
 	for _, k := range []string{"a", "b", "c"} {
-		cachePut(c, &session{key: k, read: now, expires: noExpiry})
+		cachePut(c, &session{key: k, read: now, expires: noExpiry}, 0)
 	}
 	cacheGet(c, "a", now) // a is now the most recently used; b the least
-	cachePut(c, &session{key: "d", read: now, expires: noExpiry})
+	cachePut(c, &session{key: "d", read: now, expires: noExpiry}, 0)
 	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
 		if got := cacheGet(c, k, now) != nil; got != want {
 			t.Errorf("%s cached = %v, want %v", k, got, want)
@@ -63,21 +66,21 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("%d entries in the list, %d in the map; want 3", c.lru.Len(), len(c.entries))
 	}
 	// Putting a key again replaces it without growing the cache.
-	cachePut(c, &session{key: "a", authorization: "new", read: now, expires: noExpiry})
+	cachePut(c, &session{key: "a", authorization: "new", read: now, expires: noExpiry}, 0)
 	if s := cacheGet(c, "a", now); s == nil || s.authorization != "new" || c.lru.Len() != 3 {
 		t.Errorf("replacing a key: %+v, %d entries", s, c.lru.Len())
 	}
 }
 
 func TestCacheConcurrentAccess(t *testing.T) {
-	c := sharedCache("race-test", 50, time.Hour)
+	c := sharedCache("race-test", 50, time.Hour, nil)
 	now := time.Now().UnixNano()
 	concurrently(8, func(g int) {
 		for i := 0; i < 500; i++ {
 			k := strconv.Itoa((g*7 + i) % 80)
 			switch i % 3 {
 			case 0:
-				cachePut(c, &session{key: k, authorization: k, read: now, expires: noExpiry})
+				cachePut(c, &session{key: k, authorization: k, read: now, expires: noExpiry}, 0)
 			case 1:
 				if s := cacheGet(c, k, now); s != nil && s.authorization != k {
 					t.Errorf("key %s holds %q", k, s.authorization)
@@ -95,14 +98,19 @@ func TestCacheConcurrentAccess(t *testing.T) {
 // Through ServeHTTP against real Redis: hits, the bounds, sharing, and no caching of unknown sessions.
 func TestCachedSessions(t *testing.T) {
 	admin := dialAdmin(t, "tcp", testEnv(t, "SESSIONJWT_TEST_REDIS"))
-	h, next := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m"; c.Unauthenticated = "reject" })
+	h, next := newTestMiddleware(t, func(c *Config) {
+		c.CacheTTL = "1m"
+		c.CacheInvalidation = invalidationTTL
+		c.Unauthenticated = "reject"
+	})
 	authorized := func(id string) bool {
 		rec := serve(h, requestWithCookie("session_uuid", signedCookie(t, h, id)))
 		_, got := next.seen()
 		return rec.Code == 200 && got.Get("Authorization") != ""
 	}
 
-	// A hit needs no Redis: the key is gone, the cached session still works (the documented trade-off).
+	// A hit needs no Redis: the key is gone, the cached session still works (the documented trade-off of
+	// cacheInvalidation: ttl; invalidation_test.go has tracking's).
 	id := randomID(t)
 	admin.do("SET", id, testJWT, "EX", "60")
 	if !authorized(id) {
@@ -151,15 +159,16 @@ func TestCachedSessions(t *testing.T) {
 	}
 
 	// Middlewares with the same Redis and cache settings share one cache; other settings get their own.
-	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m" })
+	h2, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "1m"; c.CacheInvalidation = invalidationTTL })
 	m1, m2 := h.(*SessionJWT), h2.(*SessionJWT)
 	if m1.store.cache != m2.store.cache {
 		t.Error("middlewares with the same settings do not share a cache")
 	}
 	for name, change := range map[string]func(*Config){
-		"cacheSize":  func(c *Config) { c.CacheTTL = "1m"; c.CacheSize = 5 },
-		"cacheTTL":   func(c *Config) { c.CacheTTL = "2m" },
-		"headerType": func(c *Config) { c.CacheTTL = "1m"; c.HeaderType = "" },
+		"cacheSize":         func(c *Config) { c.CacheTTL = "1m"; c.CacheInvalidation = invalidationTTL; c.CacheSize = 5 },
+		"cacheTTL":          func(c *Config) { c.CacheTTL = "2m"; c.CacheInvalidation = invalidationTTL },
+		"headerType":        func(c *Config) { c.CacheTTL = "1m"; c.CacheInvalidation = invalidationTTL; c.HeaderType = "" },
+		"cacheInvalidation": func(c *Config) { c.CacheTTL = "1m" },
 	} {
 		h, _ := newTestMiddleware(t, change)
 		other := h.(*SessionJWT)
@@ -167,8 +176,21 @@ func TestCachedSessions(t *testing.T) {
 			t.Errorf("a middleware with another %s shares the cache", name)
 		}
 	}
-	h4, _ := newTestMiddleware(t, nil)
-	if m4 := h4.(*SessionJWT); m4.store.cache != nil {
-		t.Error("the cache is on by default")
+	// On by default, with invalidation (newTestMiddleware turns it off); cacheTTL 0s turns it off.
+	h4, err := New(context.Background(), &backend{}, func() *Config {
+		c := CreateConfig()
+		c.SecretKey = testSecret
+		return c
+	}(), "defaults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4 := h4.(*SessionJWT)
+	if c := m4.store.cache; c == nil || c.tracking == nil || c.ttl != int64(time.Minute) {
+		t.Error("the cache is not on by default, with invalidation and cacheTTL 1m")
+	}
+	h5, _ := newTestMiddleware(t, func(c *Config) { c.CacheTTL = "0s" })
+	if m5 := h5.(*SessionJWT); m5.store.cache != nil {
+		t.Error("cacheTTL 0s did not turn the cache off")
 	}
 }

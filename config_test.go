@@ -25,6 +25,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"no secret", func(c *Config) { c.SecretKey = "" }, "one of secretKey, secretKeys, secretKeyFile is required"},
+		{"bad cacheInvalidation", func(c *Config) { c.CacheTTL = "10s"; c.CacheInvalidation = "push" }, "cacheInvalidation \"push\" is not one of tracking, ttl"},
 		{"two secrets", func(c *Config) { c.SecretKeys = []string{"a"} }, "set only one of"},
 		{"empty rotated secret", func(c *Config) { c.SecretKey = ""; c.SecretKeys = []string{"a", ""} }, "secretKeys[1] is empty"},
 		{"missing secret file", func(c *Config) { c.SecretKey = ""; c.SecretKeyFile = filepath.Join(dir, "nope") }, "secretKeyFile"},

@@ -146,6 +146,9 @@ func newTestMiddleware(t testing.TB, edit func(*Config)) (http.Handler, *backend
 	cfg := CreateConfig()
 	cfg.SecretKey = testSecret
 	cfg.RedisURL = "redis://" + testEnv(t, "SESSIONJWT_TEST_REDIS") + "/0"
+	// The cache is on by default; tests not about it run without, as a cached session would answer for
+	// Redis in what they check. Those about it set cacheTTL (cache_test.go, invalidation_test.go).
+	cfg.CacheTTL = "0s"
 	if edit != nil {
 		edit(cfg)
 	}

@@ -50,11 +50,12 @@ type Config struct {
 	BearerScheme    string    `json:"bearerScheme,omitempty"`
 	JWT             JWTConfig `json:"jwt,omitempty"`
 
-	RefreshURL     string `json:"refreshURL,omitempty"`
-	RefreshBelow   string `json:"refreshBelow,omitempty"`
-	RefreshTimeout string `json:"refreshTimeout,omitempty"`
-	CacheTTL       string `json:"cacheTTL,omitempty"`
-	CacheSize      int    `json:"cacheSize,omitempty"`
+	RefreshURL        string `json:"refreshURL,omitempty"`
+	RefreshBelow      string `json:"refreshBelow,omitempty"`
+	RefreshTimeout    string `json:"refreshTimeout,omitempty"`
+	CacheTTL          string `json:"cacheTTL,omitempty"`
+	CacheSize         int    `json:"cacheSize,omitempty"`
+	CacheInvalidation string `json:"cacheInvalidation,omitempty"`
 }
 
 // JWTConfig is the jwt block: verification of JWTs that clients present in Authorization, and
@@ -115,9 +116,11 @@ func CreateConfig() *Config {
 			JWKSMinInterval: "1m",
 			JWKSTimeout:     "3s",
 		},
-		RefreshBelow:   "4h",
-		RefreshTimeout: "1s",
-		CacheSize:      10000,
+		RefreshBelow:      "4h",
+		RefreshTimeout:    "1s",
+		CacheTTL:          "1m",
+		CacheSize:         10000,
+		CacheInvalidation: invalidationTracking,
 	}
 }
 

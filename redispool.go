@@ -137,7 +137,7 @@ func (p *redisPool) dialSlot(deadline time.Time) (*respConn, bool, error) {
 		adoptPool(p)
 	}
 	poolsMu.Unlock()
-	c, err := p.opts.dial(deadline)
+	c, err := p.opts.dial(deadline, "sessionjwt")
 	if err != nil {
 		<-p.slots
 		return nil, false, err
@@ -240,7 +240,7 @@ func (p *redisPool) succeeded() {
 }
 
 // dial opens and prepares a connection: TLS, AUTH, SELECT and a client name that shows in CLIENT LIST.
-func (o redisOptions) dial(deadline time.Time) (*respConn, error) {
+func (o redisOptions) dial(deadline time.Time, name string) (*respConn, error) {
 	d := net.Dialer{Deadline: deadline}
 	nc, err := d.Dial(o.network, o.address)
 	if err != nil {
@@ -259,14 +259,14 @@ func (o redisOptions) dial(deadline time.Time) (*respConn, error) {
 		nc = tc
 	}
 	c := newRespConn(nc)
-	if err := o.prepare(c, deadline); err != nil {
+	if err := o.prepare(c, deadline, name); err != nil {
 		c.close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (o redisOptions) prepare(c *respConn, deadline time.Time) error {
+func (o redisOptions) prepare(c *respConn, deadline time.Time, name string) error {
 	switch {
 	case o.username != "":
 		if err := c.expectOK(deadline, "AUTH", o.username, o.password); err != nil {
@@ -282,5 +282,5 @@ func (o redisOptions) prepare(c *respConn, deadline time.Time) error {
 			return err
 		}
 	}
-	return c.expectOK(deadline, "CLIENT", "SETNAME", "sessionjwt")
+	return c.expectOK(deadline, "CLIENT", "SETNAME", name)
 }

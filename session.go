@@ -46,7 +46,7 @@ func storedSession(st *sessionStore, key, value string, ttl, now int64) *session
 }
 
 // keepSession completes a session read with its key's TTL (ttl milliseconds, -1: none), for refresh and
-// the cache, and caches it when the cache is on. The TTL is counted from s.read, taken before the command
+// the cache, ending it at cacheTTL when the cache is on. The TTL is counted from s.read, taken before the command
 // went out, so redisEnd is never later than the key's real end.
 func keepSession(st *sessionStore, s *session, ttl int64) {
 	if ttl >= 0 {
@@ -59,7 +59,6 @@ func keepSession(st *sessionStore, s *session, ttl int64) {
 		if end := s.read + st.cacheTTL; end < s.expires {
 			s.expires = end
 		}
-		cachePut(st.cache, s)
 	}
 }
 

@@ -34,7 +34,7 @@ func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVer
 	if err != nil {
 		return nil, err
 	}
-	cacheTTL, err := cacheSettings(c)
+	cacheTTL, tracked, err := cacheSettings(c)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,17 @@ func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVer
 		if storedVerifier != nil {
 			identity += "\x00verified by " + storedVerifier.trust
 		}
-		st.cache = sharedCache(identity, c.CacheSize, cacheTTL)
+		var tracking *cacheTracking
+		if tracked {
+			// Invalidation covers the keys the cache holds: sessions, and opaque tokens when accepted.
+			prefixes := []string{c.RedisKeyPrefix}
+			if c.BearerKeyPrefix != "" {
+				prefixes = append(prefixes, c.BearerKeyPrefix)
+			}
+			tracking = &cacheTracking{opts: opts, prefixes: trackingPrefixes(prefixes)}
+			identity += "\x00" + trackerKey(opts, tracking.prefixes)
+		}
+		st.cache = sharedCache(identity, c.CacheSize, cacheTTL, tracking)
 	}
 	return st, nil
 }
@@ -89,12 +99,21 @@ func readSession(st *sessionStore, key string, now int64) (*session, error) {
 
 // readSessionWithTTL is readSession for a middleware that refreshes sessions or caches them: both need
 // each key's TTL, read in the same round trip as its value.
+// With the cache on, the session is stored in it unless the key changed while the read was under way.
 func readSessionWithTTL(st *sessionStore, key string, now int64, deadline time.Time) (*session, error) {
+	var epoch int64
+	if st.cache != nil {
+		epoch = cacheEpochFor(st.cache)
+	}
 	jwt, ttl, err := redisGetTTL(st.redis, key, deadline)
 	if err != nil || jwt == nil {
 		return nil, err
 	}
-	return storedSession(st, key, string(jwt), ttl, now), nil
+	s := storedSession(st, key, string(jwt), ttl, now)
+	if s != nil && st.cache != nil {
+		cachePut(st.cache, s, epoch)
+	}
+	return s, nil
 }
 
 // redisGet returns the value stored at key, nil when there is none, before the caller's deadline.

@@ -107,7 +107,7 @@ func TestOpaqueBearerTokens(t *testing.T) {
 	}
 }
 
-// Opaque tokens use the session cache too.
+// Opaque tokens use the session cache too (invalidation_test.go: and its invalidation).
 func TestOpaqueTokenCached(t *testing.T) {
 	token := "tok-" + randomID(t)
 	storeSession(t, "access:"+token, testJWT)
@@ -115,6 +115,7 @@ func TestOpaqueTokenCached(t *testing.T) {
 		c.Unauthenticated = "reject"
 		c.BearerKeyPrefix = "access:"
 		c.CacheTTL = "1m"
+		c.CacheInvalidation = invalidationTTL // served from the cache even once the key is gone
 	})
 	call := func() int {
 		req := requestWithCookie("", "")

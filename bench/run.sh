@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make bench`: the same wrk load, on loopback, against
 #   1. bare Traefik to the backend (the ceiling),
-#   2. Traefik + sessionjwt (cookie verified, Redis GET, header set),
+#   2. Traefik + sessionjwt without its cache (cookie verified, Redis GET, header set),
 #   3. Traefik + ForwardAuth to a compiled Go service doing the same swap with go-redis (bench/forwardauth),
-#   4. Traefik + sessionjwt with its session cache on (cacheTTL: no Redis round trip on a hit),
+#   4. Traefik + sessionjwt as configured by default: its session cache on, with invalidation (no Redis
+#      round trip on a hit), one hot session,
+#   4b. the same with 1000 sessions taking turns (the mix),
 #   5. Traefik + bench/floorplugin setting the same header and nothing else (what any plugin interpreted
 #      by Yaegi costs before it does any work: the ceiling for the cached row),
 #   6. Traefik + bench/floorplugin doing only the Redis GET and the header (the ceiling for row 2),
-# in interleaved rounds, and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
+# in interleaved rounds, then the revocation delay (a cached session deleted from Redis: how long until it is
+# refused, in one Traefik and in two, by the e2e tests), and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
 # without Traefik (bench/profile-yaegi.sh), the Go benchmarks of the hot path (bench/go-bench.sh) and how to
 # read it all (bench/method.md). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
 # PROFILE=FILE instead takes a 10 s CPU profile of Traefik under the load of one setup (SETUP, default
@@ -48,6 +51,14 @@ pids+=($!)
 pids+=($!)
 
 cookie=$(bench/session.sh "$redis_port" "$secret")
+# The mix: 1000 sessions, one per request in turn (wrk's Lua script).
+bench/session.sh "$redis_port" "$secret" 1000 | /usr/bin/python3 -c '
+import sys
+cookies = [l.strip() for l in sys.stdin if l.strip()]
+print("local cookies = {" + ",".join("\"session_uuid=%s\"" % c for c in cookies) + "}")
+print("local i = 0")
+print("request = function() i = i + 1; return wrk.format(\"GET\", \"/mix\", {[\"Cookie\"] = cookies[(i % #cookies) + 1]}) end")
+' > "$run/mix.lua"
 # The floor plugin forwards the same header as sessionjwt: the one key in Redis is the session's JWT.
 authorization="Bearer $(redis-cli -p "$redis_port" --raw get "$(redis-cli -p "$redis_port" randomkey)")"
 
@@ -107,6 +118,10 @@ http:
       rule: PathPrefix(\`/cached\`)
       service: backend
       middlewares: [cached]
+    mix:
+      rule: PathPrefix(\`/mix\`)
+      service: backend
+      middlewares: [cached]
     floor:
       rule: PathPrefix(\`/floor\`)
       service: backend
@@ -121,12 +136,12 @@ http:
         sessionjwt:
           secretKey: $secret
           redisURL: redis://127.0.0.1:$redis_port/0
+          cacheTTL: 0s
     cached:
       plugin:
         sessionjwt:
           secretKey: $secret
           redisURL: redis://127.0.0.1:$redis_port/0
-          cacheTTL: 10s
     floor:
       plugin:
         floor:
@@ -154,7 +169,7 @@ for _ in $(seq 300); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/bare" || true)" = 200 ] && break; sleep 0.2
 done
 # Each setup must really do the swap before it is measured.
-for setup in sessionjwt forwardauth cached floor getfloor; do
+for setup in sessionjwt forwardauth cached mix floor getfloor; do
   out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
   [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
 done
@@ -178,7 +193,9 @@ hz=$(getconf CLK_TCK)
 measure() { # setup round
   local out before after
   before=$(traefik_ticks)
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: session_uuid=$cookie" "$base/$1")
+  local load=(-H "Cookie: session_uuid=$cookie")
+  [ "$1" = mix ] && load=(-s "$run/mix.lua")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${load[@]}" "$base/$1")
   after=$(traefik_ticks)
   awk -v setup="$1" -v round="$2" -v ticks=$((after - before)) -v hz="$hz" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -191,22 +208,29 @@ echo "bench: warming up"
 for setup in bare sessionjwt forwardauth cached floor getfloor; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: session_uuid=$cookie" "$base/$setup" >/dev/null
 done
+wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$run/mix.lua" "$base/mix" >/dev/null
 echo -e "setup\tround\treq/s\tp50 ms\tp99 ms\tnon-2xx\tTraefik CPU us/request"
 for round in $(seq "$ROUNDS"); do
-  for setup in bare sessionjwt forwardauth cached floor getfloor; do measure "$setup" "$round"; done
+  for setup in bare sessionjwt forwardauth cached mix floor getfloor; do measure "$setup" "$round"; done
 done
+
+revocation="$run/revocation.txt"
+echo "bench: revocation delay (e2e/invalidation_test.go)"
+(cd e2e && TRAEFIK_BIN="$traefik_bin" SESSIONJWT_REVOCATION_REPORT="$revocation" \
+  go test -count=1 -run '^(TestRevocationThroughTraefik|TestLogoutReachesTwoTraefiks)$' . > "$run/revocation.log" 2>&1) ||
+  { cat "$run/revocation.log"; exit 1; }
 
 gobench="$run/gobench.txt"
 COUNT=5 bench/go-bench.sh > "$gobench" 2>&1
 yaegiprof="$run/yaegiprof.txt"
-for cfg in "" "-set cacheTTL=1m"; do
+for cfg in "-set cacheTTL=0s" ""; do
   # shellcheck disable=SC2086
   echo "bench/profile-yaegi.sh -n 100000 $cfg: $(bench/profile-yaegi.sh -n 100000 $cfg | tail -n 1)" >> "$yaegiprof"
 done
 
-/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" <<'PY'
+/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" "$revocation" <<'PY'
 import os, platform, re, statistics, subprocess, sys, time
-results, gobench, out, traefik, yaegiprof = sys.argv[1:6]
+results, gobench, out, traefik, yaegiprof, revocation = sys.argv[1:7]
 rows = [l.split("\t") for l in open(results).read().splitlines() if l]
 data = {}
 for setup, rnd, rps, p50, p99, bad, us in rows:
@@ -229,11 +253,12 @@ lines.append("Written by `make bench` (bench/run.sh); numbers from the last run 
              "to round about as much as requests/s does).\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
 lines.append("| setup | requests/s | p50 latency | p99 latency | non-2xx | Traefik CPU per request |")
 lines.append("|---|---|---|---|---|---|")
-names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + sessionjwt", "forwardauth": "3. Traefik + ForwardAuth (compiled Go service, go-redis)",
-         "cached": "4. Traefik + sessionjwt, cacheTTL 10s",
+names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + sessionjwt, cacheTTL 0s (no cache)", "forwardauth": "3. Traefik + ForwardAuth (compiled Go service, go-redis)",
+         "cached": "4. Traefik + sessionjwt as configured by default (cache with invalidation), one session",
+         "mix": "4b. the same, 1000 sessions in turn",
          "floor": "5. Traefik + a Yaegi plugin that only sets the header (bench/floorplugin)",
          "getfloor": "6. Traefik + a Yaegi plugin that only reads the JWT from Redis and sets it (bench/floorplugin)"}
-for s in ["bare", "sessionjwt", "forwardauth", "cached", "floor", "getfloor"]:
+for s in ["bare", "sessionjwt", "forwardauth", "cached", "mix", "floor", "getfloor"]:
     r, p50, p99, us = med[s]
     lines.append("| %s | %.0f | %.2f ms | %.2f ms | %d | %.0f us |" % (names[s], r, p50, p99, bad[s], us))
 lines.append("")
@@ -248,6 +273,17 @@ lines.append("- sessionjwt / bare Traefik: **%.2fx** requests/s (target at least
 lines.append("- sessionjwt / ForwardAuth: **%.2fx** requests/s (target at least 2x; rounds %s)" % (r2_3, rounds("sessionjwt", "forwardauth")))
 lines.append("- sessionjwt p99 minus bare p99: **%+.2f ms** (target at most +1 ms)" % dp99)
 lines.append("- cached sessionjwt / bare Traefik: **%.2fx** requests/s (target at least 0.9x; rounds %s)" % (med["cached"][0] / med["bare"][0], rounds("cached", "bare")))
+lines.append("- cached with invalidation / the header-only floor: **%.2fx** requests/s (target at least 0.9x; rounds %s), "
+             "Traefik CPU per request **%+.0f%%** of the floor's (target within 20%%); the 1000-session mix **%.2fx** "
+             "the floor (rounds %s)"
+             % (med["cached"][0] / med["floor"][0], rounds("cached", "floor"), 100 * (med["cached"][3] / med["floor"][3] - 1),
+                med["mix"][0] / med["floor"][0], rounds("mix", "floor")))
+lines.append("- uncached sessionjwt / the GET-only floor: **%.2fx** requests/s (target at least 0.9x; rounds %s)"
+             % (med["sessionjwt"][0] / med["getfloor"][0], rounds("sessionjwt", "getfloor")))
+lines.append("- revocation delay (a cached session deleted from Redis by another client, until the next request is "
+             "refused; e2e/invalidation_test.go through the same Traefik build, target p99 under 20 ms):")
+for l in open(revocation).read().splitlines():
+    lines.append("  - " + l)
 lines.append("- the floors, which no sessionjwt row can pass: a Yaegi plugin that only sets the header **%.2fx** bare "
              "Traefik's requests/s (the ceiling for the cached row; rounds %s); one that only reads the JWT from Redis and "
              "sets it **%.2fx** bare Traefik's (rounds %s), **%.2fx** ForwardAuth's (rounds %s), p99 **%+.2f ms** (the "

@@ -49,6 +49,7 @@ func needHarness(t testing.TB) {
 }
 
 type harness struct {
+	bin                       string // the Traefik binary
 	dir, logPath, dynamicPath string
 	traefik                   *exec.Cmd
 	traefikExited             chan struct{} // closed when the Traefik process has ended
@@ -74,7 +75,7 @@ func startHarness() (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	hh := &harness{dir: dir, logPath: filepath.Join(dir, "traefik.log"), dynamicPath: filepath.Join(dir, "dynamic", "dynamic.yml"),
+	hh := &harness{bin: bin, dir: dir, logPath: filepath.Join(dir, "traefik.log"), dynamicPath: filepath.Join(dir, "dynamic", "dynamic.yml"),
 		reloadTimeout: "300ms", reloadPoolSize: 4}
 	if out, err := exec.Command("../scripts/layout-plugin.sh", dir).CombinedOutput(); err != nil {
 		return hh, fmt.Errorf("layout-plugin.sh: %v: %s", err, out)
@@ -92,8 +93,43 @@ func startHarness() (*harness, error) {
 		return hh, err
 	}
 	fmt.Fprintf(os.Stderr, "e2e: Traefik %s (%s)\n", release, bin)
+	if err := os.MkdirAll(filepath.Dir(hh.dynamicPath), 0o700); err != nil {
+		return hh, err
+	}
+	if err := hh.writeDynamic(); err != nil {
+		return hh, err
+	}
+	// The readme's file-provider examples, as tools/examplecheck -write-dynamic wrote them (make test does).
+	if readme := os.Getenv("SESSIONJWT_README_DYNAMIC"); readme != "" {
+		data, err := os.ReadFile(readme)
+		if err != nil {
+			return hh, err
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(hh.dynamicPath), "readme.yml"), data, 0o600); err != nil {
+			return hh, err
+		}
+	}
+	t, err := hh.startTraefik("traefik")
+	if t != nil {
+		hh.traefik, hh.traefikExited, hh.web = t.cmd, t.exited, t.web
+	}
+	return hh, err
+}
+
+// traefikProcess is one Traefik the harness started.
+type traefikProcess struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has ended
+	web     string        // its entry point, http://127.0.0.1:port
+	logPath string
+}
+
+// startTraefik starts a Traefik on a free port with the harness's dynamic configuration, logging to
+// name.log, and waits until every plugin router answers. Several may run at once (one Redis, several
+// gateways).
+func (hh *harness) startTraefik(name string) (*traefikProcess, error) {
 	webPort := freePort()
-	hh.web = "http://127.0.0.1:" + strconv.Itoa(webPort)
+	p := &traefikProcess{web: "http://127.0.0.1:" + strconv.Itoa(webPort), logPath: filepath.Join(hh.dir, name+".log")}
 	// Traefik v2.11 refuses to start with experimental.abortOnPluginFailure or log.noColor.
 	v3Only := map[bool]string{true: "", false: ""}
 	if hh.traefikMajor >= 3 {
@@ -114,57 +150,53 @@ experimental:%s
 log:
   level: INFO%s
 `, webPort, filepath.Dir(hh.dynamicPath), v3Only[true], v3Only[false])
-	staticPath := filepath.Join(dir, "traefik-static.yml")
+	staticPath := filepath.Join(hh.dir, name+"-static.yml")
 	if err := os.WriteFile(staticPath, []byte(static), 0o600); err != nil {
-		return hh, err
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(hh.dynamicPath), 0o700); err != nil {
-		return hh, err
-	}
-	if err := hh.writeDynamic(); err != nil {
-		return hh, err
-	}
-	// The readme's file-provider examples, as tools/examplecheck -write-dynamic wrote them (make test does).
-	if readme := os.Getenv("SESSIONJWT_README_DYNAMIC"); readme != "" {
-		data, err := os.ReadFile(readme)
-		if err != nil {
-			return hh, err
-		}
-		if err := os.WriteFile(filepath.Join(filepath.Dir(hh.dynamicPath), "readme.yml"), data, 0o600); err != nil {
-			return hh, err
-		}
-	}
-	logFile, err := os.Create(hh.logPath)
+	logFile, err := os.Create(p.logPath)
 	if err != nil {
-		return hh, err
+		return nil, err
 	}
-	hh.traefik = exec.Command(bin, "--configFile="+staticPath)
-	hh.traefik.Dir = dir // local plugins are read from ./plugins-local
-	hh.traefik.Stdout = logFile
-	hh.traefik.Stderr = logFile
-	if err := hh.traefik.Start(); err != nil {
-		return hh, err
+	p.cmd = exec.Command(hh.bin, "--configFile="+staticPath)
+	p.cmd.Dir = hh.dir // local plugins are read from ./plugins-local
+	p.cmd.Stdout = logFile
+	p.cmd.Stderr = logFile
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
 	}
-	hh.traefikExited = make(chan struct{})
-	go func() { hh.traefik.Wait(); close(hh.traefikExited) }()
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); close(p.exited) }()
 	// Ready when every plugin router answers (Traefik compiles the plugin first: a few seconds).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		res, err := http.Get(hh.web + "/pass/ready")
+		res, err := http.Get(p.web + "/pass/ready")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return hh, nil
+				return p, nil
 			}
 		}
+		logText, _ := os.ReadFile(p.logPath)
 		if time.Now().After(deadline) {
-			return hh, fmt.Errorf("traefik did not serve /pass within 60s; log:\n%s", hh.log())
+			return p, fmt.Errorf("%s did not serve /pass within 60s; log:\n%s", name, logText)
 		}
 		select {
-		case <-hh.traefikExited:
-			return hh, fmt.Errorf("traefik exited; log:\n%s", hh.log())
+		case <-p.exited:
+			return p, fmt.Errorf("%s exited; log:\n%s", name, logText)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// stop ends a Traefik started by startTraefik.
+func (p *traefikProcess) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
 	}
 }
 
@@ -388,6 +420,16 @@ http:
           redisTimeout: 300ms
           redisPoolSize: 4
           cacheTTL: 1m
+          cacheInvalidation: ttl
+    sj-tracked:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: reject
+          cacheTTL: 1m
     sj-tokens:
       plugin:
         sessionjwt:
@@ -422,6 +464,7 @@ http:
           redisTimeout: {{.ReloadTimeout}}
           redisPoolSize: {{.ReloadPoolSize}}
           redisIdleTimeout: 1s
+          cacheTTL: 0s # every request reads Redis: its connections are what the reload tests count
     sj-bad:
       plugin:
         sessionjwt:
@@ -449,7 +492,7 @@ func (hh *harness) writeDynamic() error {
 	var b bytes.Buffer
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation": hh.generation,
-		"Routers": []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached",
+		"Routers": []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "tracked",
 			"tokens", "idp", "reload", "bad"},
 		"Policies":       []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":         secret,

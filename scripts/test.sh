@@ -58,7 +58,7 @@ echo "yaegi: $passed passed, $failed failed"
 if [ "$status" != 0 ] || [ "$failed" != 0 ] || [ "$passed" = 0 ]; then exit 1; fi
 
 echo "== the plugin as Traefik loads it, without Traefik (bench/profile-yaegi.sh)"
-bench/profile-yaegi.sh -n 1000 -set cacheTTL=1m
+bench/profile-yaegi.sh -n 1000
 
 echo "== end to end: the plugin inside a real Traefik (e2e/), on every Traefik the readme supports"
 for version in $TRAEFIK_VERSIONS; do

@@ -1,0 +1,421 @@
+package sessionjwt
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Redis-assisted invalidation (cacheInvalidation: tracking): Redis tells us when a key we may have
+// cached changes, so a session deleted from Redis (a logout, a revocation) stops authenticating within
+// milliseconds in every Traefik, not after cacheTTL.
+//
+// One connection per Redis endpoint and set of key prefixes, the tracker, runs
+//
+//	CLIENT TRACKING on REDIRECT <its own id> BCAST [PREFIX p ...]
+//	SUBSCRIBE __redis__:invalidate
+//
+// and one goroutine reads the invalidation messages on it. Broadcast mode, not the default per-key
+// mode: in per-key mode Redis remembers which keys each data connection read, and forgets them when
+// that connection closes (redis/redis#13082), so every pooled connection would have to be tied to the
+// tracker and every entry to the connection that read it. In broadcast mode the tracker alone holds
+// the registration: every change of a key under the prefixes reaches it, whichever connection read the
+// key, and data connections come and go freely. The price is a message for every change under the
+// prefixes, read ones or not (set redisKeyPrefix to scope it; tracking ignores the database number).
+//
+// Whenever the tracker is not known to be subscribed (before the first subscription, while Redis is
+// unreachable, after its connection failed, was killed, or left a ping unanswered) its caches are empty
+// and bypassed: every request reads Redis. A cache entry is stored only when no invalidation and no
+// outage happened between the moment its read was sent and the moment it is stored (the cache's epoch),
+// so a reply that raced with an invalidation is never kept.
+
+// trackerPingInterval is how long the tracker waits for a message before it pings; a ping unanswered for
+// the Redis timeout ends the connection. A channel that goes silent is noticed within their sum.
+const trackerPingInterval = time.Second
+
+// trackerRetry is how long the tracker waits before it dials again after a failure.
+const trackerRetry = 500 * time.Millisecond
+
+// tracker is the invalidation channel of one Redis endpoint and set of key prefixes, shared by every
+// cache that reads through it.
+type tracker struct {
+	opts     redisOptions
+	prefixes []string // reduced: none is a prefix of another; empty: every key
+	key      string
+
+	mu      sync.Mutex
+	caches  []*sessionCache
+	conn    *respConn // the open connection, closed by stopTracker to end the reader
+	live    bool      // subscribed: its caches serve entries
+	down    bool      // an outage was logged; its end is logged once too
+	stopped bool      // no cache left: the goroutine ends
+}
+
+var (
+	trackersMu sync.Mutex
+	trackers   = map[string]*tracker{}
+)
+
+// trackingPrefixes reduces the key prefixes a cache reads under to those Redis accepts together: no one
+// a prefix of another. An empty prefix covers every key, and then none is sent.
+func trackingPrefixes(prefixes []string) []string {
+	sorted := append([]string(nil), prefixes...)
+	sort.Strings(sorted) // a prefix sorts before every string it is a prefix of
+	var out []string
+	for _, p := range sorted {
+		if p == "" {
+			return nil
+		}
+		if len(out) > 0 && strings.HasPrefix(p, out[len(out)-1]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// trackerKey names the tracker of an endpoint and prefix set.
+func trackerKey(opts redisOptions, prefixes []string) string {
+	key := opts.poolKey() + "\x00tracking"
+	for _, p := range prefixes {
+		key += "\x00" + strconv.Itoa(len(p)) + ":" + p
+	}
+	return key
+}
+
+// track makes c's entries follow Redis: it joins the tracker for its endpoint and prefixes, starting it
+// when there is none. Until the tracker is subscribed, c is bypassed.
+func track(c *sessionCache, opts redisOptions, prefixes []string) {
+	key := trackerKey(opts, prefixes)
+	trackersMu.Lock()
+	t := trackers[key]
+	if t == nil {
+		t = &tracker{opts: opts, prefixes: prefixes, key: key}
+		trackers[key] = t
+		go runTracker(t)
+	}
+	trackersMu.Unlock()
+	joinTracker(t, c)
+}
+
+// joinTracker adds c to t's caches. c is empty (new, or emptied when it left): it serves entries at once
+// when t is live.
+func joinTracker(t *tracker, c *sessionCache) {
+	t.mu.Lock()
+	t.caches = append(t.caches, c)
+	live := t.live
+	t.mu.Unlock()
+	c.mu.Lock()
+	c.joined = t.key
+	c.bypass = !live
+	clearEpoch(c)
+	c.mu.Unlock()
+}
+
+// leaveTracker takes c off its tracker, if any (the janitor dropped c as unused), empties and bypasses
+// it, and stops the tracker when no cache is left. A middleware that uses c again attaches it again.
+func leaveTracker(c *sessionCache) {
+	c.mu.Lock()
+	key := c.joined
+	c.joined = ""
+	c.mu.Unlock()
+	trackersMu.Lock()
+	t := trackers[key]
+	trackersMu.Unlock()
+	if t == nil {
+		return
+	}
+	emptyCache(c, true)
+	t.mu.Lock()
+	var rest []*sessionCache // a new slice: invalidate may be reading the old one
+	for _, other := range t.caches {
+		if other != c {
+			rest = append(rest, other)
+		}
+	}
+	t.caches = rest
+	last := len(t.caches) == 0
+	if last {
+		t.stopped = true
+		if t.conn != nil {
+			t.conn.close() // ends the reader's wait
+		}
+	}
+	t.mu.Unlock()
+	if last {
+		trackersMu.Lock()
+		if trackers[t.key] == t {
+			delete(trackers, t.key)
+		}
+		trackersMu.Unlock()
+	}
+}
+
+// emptyCache drops every entry of c and moves its epoch, so that no read begun before can store one;
+// bypass says whether c serves entries from now on.
+func emptyCache(c *sessionCache, bypass bool) {
+	c.mu.Lock()
+	c.entries = map[string]*session{}
+	c.lru.Init()
+	clearEpoch(c)
+	c.bypass = bypass
+	c.mu.Unlock()
+}
+
+// maxRecent bounds the invalidations a cache remembers for the reads in flight; past it they are
+// forgotten at once, as an invalidation of everything.
+const maxRecent = 1024
+
+// clearEpoch moves c's epoch past every read in flight; the caller holds c.mu.
+func clearEpoch(c *sessionCache) {
+	c.epoch++
+	c.cleared = c.epoch
+	c.recent = map[string]int64{}
+}
+
+// runTracker keeps t's channel open until t is stopped: it subscribes, reads invalidations until the
+// connection fails, and starts again after trackerRetry.
+func runTracker(t *tracker) {
+	for {
+		c, err := subscribeTracking(t)
+		if c != nil && !trackerUp(t, c) {
+			c.close()
+			return
+		}
+		if err == nil {
+			err = readInvalidations(t, c)
+			c.close()
+		}
+		if !trackerDown(t, err) {
+			return
+		}
+		time.Sleep(trackerRetry)
+	}
+}
+
+// subscribeTracking dials t's endpoint and subscribes to the invalidation channel, all within one Redis
+// timeout.
+func subscribeTracking(t *tracker) (*respConn, error) {
+	deadline := time.Now().Add(t.opts.timeout)
+	c, err := t.opts.dial(deadline, "sessionjwt-invalidation")
+	if err != nil {
+		return nil, err
+	}
+	reply, err := exchange(c, string(appendCommand(nil, []string{"CLIENT", "ID"})), 1, deadline)
+	id, isInt := reply.(int64)
+	if err == nil && !isInt {
+		err = protocolError("CLIENT ID did not answer an integer")
+	}
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	args := []string{"CLIENT", "TRACKING", "on", "REDIRECT", strconv.FormatInt(id, 10), "BCAST"}
+	for _, p := range t.prefixes {
+		args = append(args, "PREFIX", p)
+	}
+	if err := c.expectOK(deadline, args...); err != nil {
+		c.close()
+		return nil, err
+	}
+	reply, err = exchange(c, string(appendCommand(nil, []string{"SUBSCRIBE", "__redis__:invalidate"})), 1, deadline)
+	if err == nil && !isPubSubReply(reply, "subscribe") {
+		err = protocolError("SUBSCRIBE did not answer subscribe")
+	}
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// trackerUp records t's new connection and lets its caches serve, emptied first: what they held was read
+// while no channel could invalidate it. It reports false when t was stopped meanwhile.
+func trackerUp(t *tracker, c *respConn) bool {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return false
+	}
+	t.conn = c
+	t.live = true
+	caches := append([]*sessionCache(nil), t.caches...)
+	wasDown := t.down
+	t.down = false
+	t.mu.Unlock()
+	for _, cache := range caches {
+		emptyCache(cache, false)
+	}
+	if wasDown {
+		logf("redis at %s: cache invalidation is back; cached sessions are served again", t.opts.label())
+	}
+	return true
+}
+
+// trackerDown empties and bypasses t's caches after its channel failed with err (or could not be
+// opened), logging the start of an outage once. It reports false when t was stopped.
+func trackerDown(t *tracker, err error) bool {
+	t.mu.Lock()
+	t.conn = nil
+	t.live = false
+	stopped := t.stopped
+	caches := append([]*sessionCache(nil), t.caches...)
+	logIt := !t.down && !stopped
+	t.down = true
+	t.mu.Unlock()
+	for _, cache := range caches {
+		emptyCache(cache, true)
+	}
+	if logIt {
+		logf("redis at %s: cache invalidation is unavailable, so the session cache is bypassed and every "+
+			"request reads Redis until it is back: %v%s", t.opts.label(), err, trackingHint(err))
+	}
+	return !stopped
+}
+
+// trackingHint explains an error reply to the tracking commands: an old Redis, a proxy or an ACL.
+func trackingHint(err error) string {
+	if _, refused := err.(redisError); refused {
+		return " (tracking needs Redis 6 or later and an ACL allowing CLIENT and SUBSCRIBE; " +
+			"cacheInvalidation: ttl caches without it, sessions then outliving their key for up to cacheTTL)"
+	}
+	return ""
+}
+
+// readInvalidations applies the invalidation messages on c to t's caches until c fails. When no message
+// came for trackerPingInterval it pings, and a ping unanswered within the Redis timeout fails c.
+func readInvalidations(t *tracker, c *respConn) error {
+	pinged := false
+	for {
+		wait := trackerPingInterval
+		if pinged {
+			wait = t.opts.timeout
+		}
+		if err := c.nc.SetReadDeadline(time.Now().Add(wait)); err != nil {
+			return err
+		}
+		keys, flush, err := readMessage(c)
+		if err != nil {
+			if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			if err := sendPing(c, t.opts.timeout); err != nil {
+				return err
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		if keys != nil || flush {
+			invalidate(t, keys, flush)
+		}
+	}
+}
+
+// The two replies Redis sends on the subscribed connection: an invalidation message (this head, then its
+// payload) and the answer to a ping.
+var (
+	messageHead = []byte("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n")
+	pongReply   = []byte("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+)
+
+// readMessage reads one reply on the subscribed connection: an invalidation message (its keys, or flush
+// for FLUSHDB and FLUSHALL, which Redis reports as a nil payload) or the answer to a ping (neither). Every
+// change of a key under the prefixes is one message, so the fixed parts are compared whole, in compiled
+// calls, rather than parsed (docs/yaegi.md).
+func readMessage(c *respConn) ([][]byte, bool, error) {
+	head, err := c.br.Peek(len(pongReply))
+	if err == nil && bytes.Equal(head, pongReply) {
+		_, err = c.br.Discard(len(pongReply))
+		return nil, false, err
+	}
+	if head, err = c.br.Peek(len(messageHead)); err != nil {
+		return nil, false, err
+	}
+	if !bytes.Equal(head, messageHead) {
+		return nil, false, protocolError("unexpected reply on the invalidation connection")
+	}
+	c.br.Discard(len(messageHead))
+	return readPayload(c)
+}
+
+// readPayload reads the payload of an invalidation message: an array of keys, or nil for a flush.
+func readPayload(c *respConn) ([][]byte, bool, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err != nil || len(line) < 4 || line[len(line)-2] != '\r' {
+		return nil, false, protocolError("bad invalidation payload")
+	}
+	if line[0] != '*' {
+		return nil, string(line) == "$-1\r\n", nil
+	}
+	n, err := parseLength(line[1:len(line)-2], maxArrayLen)
+	if err != nil || n < 0 {
+		return nil, n < 0 && err == nil, err
+	}
+	keys := make([][]byte, n)
+	for i := range keys {
+		key, err := readReply(c, 0)
+		if err != nil {
+			return nil, false, err
+		}
+		keys[i], _ = key.([]byte)
+	}
+	return keys, false, nil
+}
+
+// invalidate drops keys from t's caches, or everything on a flush. Either way the caches' epochs move,
+// so that no read in flight stores a value older than the change.
+func invalidate(t *tracker, keys [][]byte, flush bool) {
+	t.mu.Lock()
+	caches := t.caches // replaced, never changed in place: see joinTracker and leaveTracker
+	t.mu.Unlock()
+	for _, c := range caches {
+		if flush {
+			emptyCache(c, false)
+			continue
+		}
+		dropKeys(c, keys)
+	}
+}
+
+// dropKeys removes the entries of keys from c, and remembers them as invalidated now so that no read of
+// them in flight stores its older value.
+func dropKeys(c *sessionCache, keys [][]byte) {
+	c.mu.Lock()
+	c.epoch++
+	if len(c.recent)+len(keys) > maxRecent {
+		clearEpoch(c)
+	}
+	for _, key := range keys {
+		name := string(key)
+		c.recent[name] = c.epoch
+		if s := c.entries[name]; s != nil {
+			cacheRemove(c, s)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// sendPing writes a PING, which a subscribed connection answers with ["pong", ""].
+func sendPing(c *respConn, timeout time.Duration) error {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := c.nc.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+	return err
+}
+
+// isPubSubReply reports a Pub/Sub reply of the given kind: an array whose first element is kind.
+func isPubSubReply(reply interface{}, kind string) bool {
+	list, ok := reply.([]interface{})
+	if !ok || len(list) != 3 {
+		return false
+	}
+	first, ok := list[0].([]byte)
+	return ok && string(first) == kind
+}
