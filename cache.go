@@ -42,6 +42,7 @@ type sessionCache struct {
 type cacheTracking struct {
 	opts     redisOptions
 	prefixes []string // reduced by trackingPrefixes
+	key      string   // trackerKey of the two: the tracker's name in trackers
 }
 
 // Like pools, caches live at package level: one per Redis settings and size, shared by middlewares and
@@ -82,7 +83,7 @@ func attachCache(c *sessionCache) {
 	}
 	cachesMu.Unlock()
 	if c.tracking != nil {
-		track(c, c.tracking.opts, c.tracking.prefixes)
+		track(c)
 	}
 }
 

@@ -88,15 +88,15 @@ func trackerKey(opts redisOptions, prefixes []string) string {
 	return key
 }
 
-// track makes c's entries follow Redis: it joins the tracker for its endpoint and prefixes, starting it
-// when there is none. Until the tracker is subscribed, c is bypassed.
-func track(c *sessionCache, opts redisOptions, prefixes []string) {
-	key := trackerKey(opts, prefixes)
+// track makes c's entries follow Redis: it joins the tracker of c.tracking, starting it when there is
+// none. Until the tracker is subscribed, c is bypassed.
+func track(c *sessionCache) {
+	tc := c.tracking
 	trackersMu.Lock()
-	t := trackers[key]
+	t := trackers[tc.key]
 	if t == nil {
-		t = &tracker{opts: opts, prefixes: prefixes, key: key}
-		trackers[key] = t
+		t = &tracker{opts: tc.opts, prefixes: tc.prefixes, key: tc.key}
+		trackers[tc.key] = t
 		go runTracker(t)
 	}
 	trackersMu.Unlock()

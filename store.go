@@ -63,8 +63,9 @@ func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVer
 			if c.BearerKeyPrefix != "" {
 				prefixes = append(prefixes, c.BearerKeyPrefix)
 			}
-			tracking = &cacheTracking{opts: opts, prefixes: trackingPrefixes(prefixes)}
-			identity += "\x00" + trackerKey(opts, tracking.prefixes)
+			reduced := trackingPrefixes(prefixes)
+			tracking = &cacheTracking{opts: opts, prefixes: reduced, key: trackerKey(opts, reduced)}
+			identity += "\x00" + tracking.key
 		}
 		st.cache = sharedCache(identity, c.CacheSize, cacheTTL, tracking)
 	}
