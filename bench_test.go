@@ -36,7 +36,7 @@ func BenchmarkRedisGet(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || len(v) != len(testJWT) {
+		if v, err := redisGet(poolStore(p), key, time.Now().Add(p.opts.timeout)); err != nil || len(v) != len(testJWT) {
 			b.Fatalf("get = %q, %v", v, err)
 		}
 	}

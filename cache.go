@@ -40,9 +40,11 @@ type sessionCache struct {
 
 // cacheTracking is what a cache with invalidation needs to reach its tracker.
 type cacheTracking struct {
-	opts     redisOptions
-	prefixes []string // reduced by trackingPrefixes
-	key      string   // trackerKey of the two: the tracker's name in trackers
+	opts     redisOptions  // the endpoint, or the data nodes' settings with Sentinel or Cluster
+	sentinel *sentinelSet  // nil unless Sentinel
+	cluster  *redisCluster // nil unless Cluster
+	prefixes []string      // reduced by trackingPrefixes
+	key      string        // trackerKey of the two: the tracker's name in trackers
 }
 
 // Like pools, caches live at package level: one per Redis settings and size, shared by middlewares and

@@ -44,6 +44,34 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unix query", func(c *Config) { c.RedisURL = "unix:///tmp/r.sock?pw=x" }, "redisURL"},
 		{"unix no path", func(c *Config) { c.RedisURL = "unix://host" }, "redisURL"},
 		{"password file", func(c *Config) { c.RedisPasswordFile = filepath.Join(dir, "nope") }, "redisPasswordFile"},
+		{"sentinels without master", func(c *Config) { c.RedisSentinelAddresses = []string{"s1:26379"} }, "redisSentinelMasterName is required"},
+		{"master without sentinels", func(c *Config) { c.RedisSentinelMasterName = "m" }, "need redisSentinelAddresses"},
+		{"sentinel password without sentinels", func(c *Config) { c.RedisSentinelPasswordFile = emptyFile }, "need redisSentinelAddresses"},
+		{"sentinel address", func(c *Config) {
+			c.RedisSentinelAddresses = []string{"s1:26379", "s2"}
+			c.RedisSentinelMasterName = "m"
+		}, `redisSentinelAddresses[1] "s2" is not host:port`},
+		{"sentinel port", func(c *Config) { c.RedisSentinelAddresses = []string{"s1:0"}; c.RedisSentinelMasterName = "m" }, "redisSentinelAddresses[0]"},
+		{"sentinel master name", func(c *Config) { c.RedisSentinelAddresses = []string{"s1:26379"}; c.RedisSentinelMasterName = "m n" }, "redisSentinelMasterName"},
+		{"sentinel password file", func(c *Config) {
+			c.RedisSentinelAddresses = []string{"s1:26379"}
+			c.RedisSentinelMasterName = "m"
+			c.RedisSentinelPasswordFile = emptyFile
+		}, "redisSentinelPasswordFile"},
+		{"sentinel and cluster", func(c *Config) {
+			c.RedisSentinelAddresses = []string{"s1:26379"}
+			c.RedisSentinelMasterName = "m"
+			c.RedisClusterAddresses = []string{"n1:6379"}
+		}, "redisSentinelAddresses and redisClusterAddresses exclude each other"},
+		{"cluster seed empty", func(c *Config) { c.RedisClusterAddresses = []string{""} }, `redisClusterAddresses[0] "" is not host:port`},
+		{"cluster with a host in redisURL", func(c *Config) { c.RedisURL = "redis://:pw@n1:6379"; c.RedisClusterAddresses = []string{"n1:6379"} }, "redisURL names a host"},
+		{"cluster database", func(c *Config) { c.RedisURL = "redis:///2"; c.RedisClusterAddresses = []string{"n1:6379"} }, "only database 0"},
+		{"cluster over a socket", func(c *Config) { c.RedisURL = "unix:///tmp/r.sock"; c.RedisClusterAddresses = []string{"n1:6379"} }, "redisURL must be redis:// or rediss:// with redisClusterAddresses"},
+		{"sentinel with a host in redisURL", func(c *Config) {
+			c.RedisURL = "redis://127.0.0.1:6379/0"
+			c.RedisSentinelAddresses = []string{"s1:26379"}
+			c.RedisSentinelMasterName = "m"
+		}, "redisURL names a host, but with redisSentinelAddresses"},
 		{"CA file", func(c *Config) { c.RedisCAFile = filepath.Join(dir, "nope") }, "redisCAFile"},
 		{"CA without TLS", func(c *Config) { c.RedisCAFile = emptyFile }, "redisCAFile"},
 		{"timeout", func(c *Config) { c.RedisTimeout = "500" }, "redisTimeout"},
@@ -131,10 +159,21 @@ func TestNewWithTestDataDoesNoNetworkIO(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cfg := CreateConfig()
-	applyTestData(t, cfg)
-	cfg.RedisURL = "redis://" + ln.Addr().String() + "/0"
+	// One endpoint, a Sentinel set, a cluster: all of them at the listener.
 	for i := 0; i < 3; i++ {
+		cfg := CreateConfig()
+		applyTestData(t, cfg)
+		switch i {
+		case 0:
+			cfg.RedisURL = "redis://" + ln.Addr().String() + "/0"
+		case 1:
+			cfg.RedisURL = ""
+			cfg.RedisSentinelAddresses = []string{ln.Addr().String()}
+			cfg.RedisSentinelMasterName = "m"
+		case 2:
+			cfg.RedisURL = ""
+			cfg.RedisClusterAddresses = []string{ln.Addr().String()}
+		}
 		if _, err := New(context.Background(), &backend{}, cfg, "catalog"); err != nil {
 			t.Fatalf("New on testData: %v", err)
 		}

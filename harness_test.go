@@ -287,3 +287,6 @@ func storeSession(t *testing.T, key, jwt string) {
 	admin := dialAdmin(t, "tcp", testEnv(t, "SESSIONJWT_TEST_REDIS"))
 	admin.do("SET", key, jwt, "EX", "300")
 }
+
+// poolStore is a store reading the one pool p, for tests of the Redis client below the middleware.
+func poolStore(p *redisPool) *sessionStore { return &sessionStore{redis: p} }

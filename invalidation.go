@@ -15,7 +15,8 @@ import (
 // cached changes, so a session deleted from Redis (a logout, a revocation) stops authenticating within
 // milliseconds in every Traefik, not after cacheTTL.
 //
-// One connection per Redis endpoint and set of key prefixes, the tracker, runs
+// One connection per Redis endpoint and set of key prefixes, the tracker, runs (with Sentinel on the
+// master, with Cluster on every master: a key's change is reported by the node it is written on)
 //
 //	CLIENT TRACKING on REDIRECT <its own id> BCAST [PREFIX p ...]
 //	SUBSCRIBE __redis__:invalidate
@@ -45,15 +46,19 @@ const trackerRetry = 500 * time.Millisecond
 // cache that reads through it.
 type tracker struct {
 	opts     redisOptions
-	prefixes []string // reduced: none is a prefix of another; empty: every key
+	sentinel *sentinelSet  // with Sentinel: the channel is on the master the sentinels name
+	cluster  *redisCluster // with Cluster: one connection on every master, all subscribed or none
+	source   string        // the store's poolKey: restartTrackers finds the trackers of a set or cluster
+	prefixes []string      // reduced: none is a prefix of another; empty: every key
 	key      string
 
 	mu      sync.Mutex
 	caches  []*sessionCache
-	conn    *respConn // the open connection, closed by stopTracker to end the reader
-	live    bool      // subscribed: its caches serve entries
-	down    bool      // an outage was logged; its end is logged once too
-	stopped bool      // no cache left: the goroutine ends
+	conns   []*respConn // the open connections, closed by leaveTracker or restartTrackers to end the readers
+	gen     int         // counts restarts: a subscription begun before one is not trusted
+	live    bool        // subscribed: its caches serve entries
+	down    bool        // an outage was logged; its end is logged once too
+	stopped bool        // no cache left: the goroutine ends
 }
 
 var (
@@ -79,9 +84,9 @@ func trackingPrefixes(prefixes []string) []string {
 	return out
 }
 
-// trackerKey names the tracker of an endpoint and prefix set.
-func trackerKey(opts redisOptions, prefixes []string) string {
-	key := opts.poolKey() + "\x00tracking"
+// trackerKey names the tracker of a store's Redis (its poolKey) and prefix set.
+func trackerKey(poolKey string, prefixes []string) string {
+	key := poolKey + "\x00tracking"
 	for _, p := range prefixes {
 		key += "\x00" + strconv.Itoa(len(p)) + ":" + p
 	}
@@ -95,7 +100,12 @@ func track(c *sessionCache) {
 	trackersMu.Lock()
 	t := trackers[tc.key]
 	if t == nil {
-		t = &tracker{opts: tc.opts, prefixes: tc.prefixes, key: tc.key}
+		t = &tracker{opts: tc.opts, sentinel: tc.sentinel, cluster: tc.cluster, prefixes: tc.prefixes, key: tc.key}
+		if tc.sentinel != nil {
+			t.source = tc.sentinel.key
+		} else if tc.cluster != nil {
+			t.source = tc.cluster.key
+		}
 		trackers[tc.key] = t
 		go runTracker(t)
 	}
@@ -142,9 +152,7 @@ func leaveTracker(c *sessionCache) {
 	last := len(t.caches) == 0
 	if last {
 		t.stopped = true
-		if t.conn != nil {
-			t.conn.close() // ends the reader's wait
-		}
+		closeAll(t.conns) // ends the readers' wait
 	}
 	t.mu.Unlock()
 	if last {
@@ -178,18 +186,26 @@ func clearEpoch(c *sessionCache) {
 	c.recent = map[string]int64{}
 }
 
-// runTracker keeps t's channel open until t is stopped: it subscribes, reads invalidations until the
+// runTracker keeps t's channel open until t is stopped: it subscribes, reads invalidations until a
 // connection fails, and starts again after trackerRetry.
 func runTracker(t *tracker) {
 	for {
-		c, err := subscribeTracking(t)
-		if c != nil && !trackerUp(t, c) {
-			c.close()
-			return
-		}
+		t.mu.Lock()
+		gen := t.gen
+		t.mu.Unlock()
+		conns, err := subscribeAll(t)
 		if err == nil {
-			err = readInvalidations(t, c)
-			c.close()
+			up, stopped := trackerUp(t, conns, gen)
+			if stopped {
+				closeAll(conns)
+				return
+			}
+			if up {
+				err = readAll(t, conns)
+			} else {
+				closeAll(conns)
+				err = errors.New("the master changed while the channel was opened")
+			}
 		}
 		if !trackerDown(t, err) {
 			return
@@ -198,11 +214,99 @@ func runTracker(t *tracker) {
 	}
 }
 
-// subscribeTracking dials t's endpoint and subscribes to the invalidation channel, all within one Redis
-// timeout.
-func subscribeTracking(t *tracker) (*respConn, error) {
+// restartTrackers closes the channels of the trackers of a Sentinel set or cluster (source) whose
+// master or masters changed: they subscribe again, on the new ones.
+func restartTrackers(source string) {
+	trackersMu.Lock()
+	var list []*tracker
+	for _, t := range trackers {
+		if t.source == source {
+			list = append(list, t)
+		}
+	}
+	trackersMu.Unlock()
+	for _, t := range list {
+		t.mu.Lock()
+		t.gen++
+		closeAll(t.conns)
+		t.mu.Unlock()
+	}
+}
+
+// trackedNodes returns the settings of the nodes t subscribes on: its endpoint, the master of its
+// Sentinel set, or every master of its cluster.
+func trackedNodes(t *tracker, deadline time.Time) ([]redisOptions, error) {
+	if t.sentinel != nil {
+		p := currentMaster(t.sentinel)
+		if p == nil {
+			var err error
+			if p, err = findMaster(t.sentinel, nil, deadline); err != nil {
+				return nil, err
+			}
+		}
+		return []redisOptions{p.opts}, nil
+	}
+	if t.cluster != nil {
+		masters, err := clusterMasters(t.cluster, deadline)
+		if err != nil {
+			return nil, err
+		}
+		nodes := make([]redisOptions, len(masters))
+		for i, addr := range masters {
+			nodes[i] = t.cluster.data.at(addr)
+		}
+		return nodes, nil
+	}
+	return []redisOptions{t.opts}, nil
+}
+
+// subscribeAll subscribes on every node of t within one Redis timeout: all of them, or none.
+func subscribeAll(t *tracker) ([]*respConn, error) {
 	deadline := time.Now().Add(t.opts.timeout)
-	c, err := t.opts.dial(deadline, "sessionjwt-invalidation")
+	nodes, err := trackedNodes(t, deadline)
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*respConn, 0, len(nodes))
+	for _, o := range nodes {
+		c, err := subscribeTracking(o, t.prefixes, deadline)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// readAll reads the invalidations on every connection, each in a goroutine of its own past the first,
+// until one fails; then it closes them all and returns the first error.
+func readAll(t *tracker, conns []*respConn) error {
+	errs := make(chan error, len(conns))
+	for _, c := range conns[1:] {
+		go readInto(t, c, errs)
+	}
+	readInto(t, conns[0], errs)
+	err := <-errs
+	closeAll(conns)
+	for i := 1; i < len(conns); i++ {
+		<-errs
+	}
+	return err
+}
+
+func readInto(t *tracker, c *respConn, errs chan error) { errs <- readInvalidations(t, c) }
+
+func closeAll(conns []*respConn) {
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// subscribeTracking dials the node o and subscribes to the invalidation channel of the keys under
+// prefixes, all before deadline.
+func subscribeTracking(o redisOptions, prefixes []string, deadline time.Time) (*respConn, error) {
+	c, err := o.dial(deadline, "sessionjwt-invalidation")
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +320,7 @@ func subscribeTracking(t *tracker) (*respConn, error) {
 		return nil, err
 	}
 	args := []string{"CLIENT", "TRACKING", "on", "REDIRECT", strconv.FormatInt(id, 10), "BCAST"}
-	for _, p := range t.prefixes {
+	for _, p := range prefixes {
 		args = append(args, "PREFIX", p)
 	}
 	if err := c.expectOK(deadline, args...); err != nil {
@@ -234,15 +338,16 @@ func subscribeTracking(t *tracker) (*respConn, error) {
 	return c, nil
 }
 
-// trackerUp records t's new connection and lets its caches serve, emptied first: what they held was read
-// while no channel could invalidate it. It reports false when t was stopped meanwhile.
-func trackerUp(t *tracker, c *respConn) bool {
+// trackerUp records t's new connections and lets its caches serve, emptied first: what they held was
+// read while no channel could invalidate it. It reports whether the connections are current (no restart
+// since gen) and whether t was stopped meanwhile.
+func trackerUp(t *tracker, conns []*respConn, gen int) (bool, bool) {
 	t.mu.Lock()
-	if t.stopped {
+	if t.stopped || t.gen != gen {
 		t.mu.Unlock()
-		return false
+		return false, t.stopped
 	}
-	t.conn = c
+	t.conns = conns
 	t.live = true
 	caches := append([]*sessionCache(nil), t.caches...)
 	wasDown := t.down
@@ -252,16 +357,27 @@ func trackerUp(t *tracker, c *respConn) bool {
 		emptyCache(cache, false)
 	}
 	if wasDown {
-		logf("redis at %s: cache invalidation is back; cached sessions are served again", t.opts.label())
+		logf("redis at %s: cache invalidation is back; cached sessions are served again", trackerLabel(t))
 	}
-	return true
+	return true, false
+}
+
+// trackerLabel names t's Redis in log lines, without credentials.
+func trackerLabel(t *tracker) string {
+	if t.sentinel != nil {
+		return "sentinel master " + strconv.Quote(t.sentinel.master)
+	}
+	if t.cluster != nil {
+		return "cluster " + strings.Join(t.cluster.seeds, ",")
+	}
+	return t.opts.label()
 }
 
 // trackerDown empties and bypasses t's caches after its channel failed with err (or could not be
 // opened), logging the start of an outage once. It reports false when t was stopped.
 func trackerDown(t *tracker, err error) bool {
 	t.mu.Lock()
-	t.conn = nil
+	t.conns = nil
 	t.live = false
 	stopped := t.stopped
 	caches := append([]*sessionCache(nil), t.caches...)
@@ -273,7 +389,7 @@ func trackerDown(t *tracker, err error) bool {
 	}
 	if logIt {
 		logf("redis at %s: cache invalidation is unavailable, so the session cache is bypassed and every "+
-			"request reads Redis until it is back: %v%s", t.opts.label(), err, trackingHint(err))
+			"request reads Redis until it is back: %v%s", trackerLabel(t), err, trackingHint(err))
 	}
 	return !stopped
 }

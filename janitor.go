@@ -7,7 +7,7 @@ import (
 
 // Traefik calls New on every configuration change and has no Close hook, and Traefik v2 never cancels
 // the ctx it gives New. What a replaced configuration leaves behind at package level (pools of Redis
-// settings no longer used, caches, JWKS key sets) is therefore found by not being used, by one goroutine
+// settings no longer used, caches, slot maps, JWKS key sets) is therefore found by not being used, by one goroutine
 // per Traefik process: the janitor. It also refreshes the JWKS of URLs in use.
 
 // sweepInterval is how often the janitor looks; the bounds it keeps are each this much late at most.
@@ -25,6 +25,7 @@ func runJanitor() {
 	for {
 		now := <-ticker.C
 		sweepPools(now)
+		sweepClusters(now)
 		sweepCaches(now)
 		sweepJWKS(now)
 	}

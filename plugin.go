@@ -30,6 +30,12 @@ type Config struct {
 	RedisPoolSize     int    `json:"redisPoolSize,omitempty"`
 	RedisIdleTimeout  string `json:"redisIdleTimeout,omitempty"`
 
+	RedisSentinelAddresses    []string `json:"redisSentinelAddresses,omitempty"`
+	RedisSentinelMasterName   string   `json:"redisSentinelMasterName,omitempty"`
+	RedisSentinelUsername     string   `json:"redisSentinelUsername,omitempty"`
+	RedisSentinelPasswordFile string   `json:"redisSentinelPasswordFile,omitempty"`
+	RedisClusterAddresses     []string `json:"redisClusterAddresses,omitempty"`
+
 	HeaderName      string `json:"headerName,omitempty"`
 	HeaderType      string `json:"headerType,omitempty"`
 	Unauthenticated string `json:"unauthenticated,omitempty"`
@@ -82,28 +88,30 @@ type JWTConfig struct {
 // CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
 func CreateConfig() *Config {
 	return &Config{
-		CookieName:         "session_uuid",
-		SecretKeys:         []string{},
-		SignatureAlgorithm: "sha256",
-		Salt:               "itsdangerous.Signer",
-		KeyDerivation:      "django-concat",
-		Separator:          ".",
-		RedisURL:           "redis://127.0.0.1:6379/0",
-		RedisTimeout:       "500ms",
-		RedisPoolSize:      16,
-		RedisIdleTimeout:   "1m",
-		HeaderName:         "Authorization",
-		HeaderType:         "Bearer",
-		Unauthenticated:    policyStrip,
-		RedisFailure:       policyReject,
-		PublicPaths:        []string{},
-		Preflight:          preflightAnonymous,
-		LoginParam:         "next",
-		Realm:              "sessionjwt",
-		RequiredScopes:     []string{},
-		RequiredClaims:     map[string][]string{},
-		ClaimHeaders:       map[string]string{},
-		BearerScheme:       "Bearer",
+		CookieName:             "session_uuid",
+		SecretKeys:             []string{},
+		SignatureAlgorithm:     "sha256",
+		Salt:                   "itsdangerous.Signer",
+		KeyDerivation:          "django-concat",
+		Separator:              ".",
+		RedisURL:               "", // redis://127.0.0.1:6379/0, or no host with Sentinel or Cluster (redisSettings)
+		RedisTimeout:           "500ms",
+		RedisPoolSize:          16,
+		RedisIdleTimeout:       "1m",
+		RedisSentinelAddresses: []string{},
+		RedisClusterAddresses:  []string{},
+		HeaderName:             "Authorization",
+		HeaderType:             "Bearer",
+		Unauthenticated:        policyStrip,
+		RedisFailure:           policyReject,
+		PublicPaths:            []string{},
+		Preflight:              preflightAnonymous,
+		LoginParam:             "next",
+		Realm:                  "sessionjwt",
+		RequiredScopes:         []string{},
+		RequiredClaims:         map[string][]string{},
+		ClaimHeaders:           map[string]string{},
+		BearerScheme:           "Bearer",
 		JWT: JWTConfig{
 			JWKSURLs:        []string{},
 			PublicKeys:      []string{},

@@ -81,7 +81,7 @@ func TestRedisConnectFailures(t *testing.T) {
 	}
 	buf := captureLog(t)
 	for _, tt := range tests {
-		opts, err := parseRedisURL(tt.url)
+		opts, err := parseRedisURL(tt.url, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,11 +94,11 @@ func TestRedisConnectFailures(t *testing.T) {
 			}
 		}
 		p := sharedPool(opts)
-		_, err = redisGet(p, "k", time.Now().Add(p.opts.timeout))
+		_, err = redisGet(poolStore(p), "k", time.Now().Add(p.opts.timeout))
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: err = %v, want one containing %q", tt.name, err, tt.wantErr)
 		}
-		if len(p.slots) != 0 {
+		if openConns(p) != 0 {
 			t.Errorf("%s: a failed dial kept its slot", tt.name)
 		}
 	}
@@ -119,7 +119,7 @@ func TestPoolStaysWithinSize(t *testing.T) {
 
 	errs := make(chan error, 200)
 	concurrently(200, func(i int) {
-		if v, err := redisGet(p, key, time.Now().Add(p.opts.timeout)); err != nil || string(v) != "v" {
+		if v, err := redisGet(poolStore(p), key, time.Now().Add(p.opts.timeout)); err != nil || string(v) != "v" {
 			errs <- err
 		}
 	})
@@ -189,7 +189,7 @@ func TestRedisRestartBetweenRequests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			redisGet(p, "k", time.Now().Add(time.Second))
+			redisGet(poolStore(p), "k", time.Now().Add(time.Second))
 		}()
 	}
 	wg.Wait()
@@ -202,7 +202,7 @@ func TestRedisRestartBetweenRequests(t *testing.T) {
 	if _, err := p.do(time.Now().Add(time.Second), "SET", key, "after"); err != nil {
 		t.Fatalf("first command after a restart failed: %v", err)
 	}
-	if v, err := redisGet(p, key, time.Now().Add(time.Second)); err != nil || string(v) != "after" {
+	if v, err := redisGet(poolStore(p), key, time.Now().Add(time.Second)); err != nil || string(v) != "after" {
 		t.Fatalf("get = %q, %v", v, err)
 	}
 	if log := buf.String(); log != "" {
@@ -224,7 +224,7 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 	r.stop()
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		if _, err := redisGet(p, key, time.Now().Add(timeout)); err == nil {
+		if _, err := redisGet(poolStore(p), key, time.Now().Add(timeout)); err == nil {
 			t.Fatal("get succeeded while redis was down")
 		}
 		if elapsed := time.Since(start); elapsed > timeout+time.Second {

@@ -109,16 +109,16 @@ func TestRealRedisBinarySafety(t *testing.T) {
 	}
 	for _, tt := range tests {
 		admin.do("SET", tt.key, tt.value)
-		got, err := redisGet(p, tt.key, time.Now().Add(p.opts.timeout))
+		got, err := redisGet(poolStore(p), tt.key, time.Now().Add(p.opts.timeout))
 		if err != nil || string(got) != tt.value {
 			t.Errorf("get(%q) = %.40q, %v; want %.40q", tt.key, got, err, tt.value)
 		}
 		admin.do("DEL", tt.key)
 	}
-	if got, _ := redisGet(p, canary, time.Now().Add(p.opts.timeout)); string(got) != "alive" {
+	if got, _ := redisGet(poolStore(p), canary, time.Now().Add(p.opts.timeout)); string(got) != "alive" {
 		t.Fatalf("canary = %q: a key was interpreted as a command", got)
 	}
-	if got, err := redisGet(p, prefix+"missing", time.Now().Add(p.opts.timeout)); got != nil || err != nil {
+	if got, err := redisGet(poolStore(p), prefix+"missing", time.Now().Add(p.opts.timeout)); got != nil || err != nil {
 		t.Fatalf("get(missing) = %q, %v; want nil, nil", got, err)
 	}
 	admin.do("DEL", canary)
@@ -177,15 +177,15 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	holderTimeout := 2 * time.Second
 	holder := make(chan error, 1)
 	go func() {
-		_, err := redisGet(p, "k", time.Now().Add(holderTimeout))
+		_, err := redisGet(poolStore(p), "k", time.Now().Add(holderTimeout))
 		holder <- err
 	}()
-	waitFor(t, 2*time.Second, "the first request to take the connection", func() bool { return len(p.slots) == 1 })
+	waitFor(t, 2*time.Second, "the first request to take the connection", func() bool { return openConns(p) == 1 })
 	start := time.Now()
 	waiters := make(chan error, 2)
 	for i := 0; i < 2; i++ {
 		go func() {
-			_, err := redisGet(p, "k", time.Now().Add(timeout))
+			_, err := redisGet(poolStore(p), "k", time.Now().Add(timeout))
 			waiters <- err
 		}()
 	}
@@ -203,8 +203,8 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > holderTimeout+time.Second {
 		t.Fatalf("the silent server held a request for %v with a deadline of %v", elapsed, holderTimeout)
 	}
-	if len(p.slots) != 0 || len(p.idle) != 0 {
-		t.Fatalf("the timed-out connection was kept: %d open, %d idle", len(p.slots), len(p.idle))
+	if openConns(p) != 0 || len(p.idle) != 0 {
+		t.Fatalf("the timed-out connection was kept: %d open, %d idle", openConns(p), len(p.idle))
 	}
 }
 
@@ -217,10 +217,10 @@ func TestServerThatClosesMidReply(t *testing.T) {
 			c.Write([]byte(half))
 		}))
 		p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
-		if v, err := redisGet(p, "k", time.Now().Add(p.opts.timeout)); err == nil {
+		if v, err := redisGet(poolStore(p), "k", time.Now().Add(p.opts.timeout)); err == nil {
 			t.Errorf("reply %q: get = %q, want an error", half, v)
 		}
-		if len(p.slots) != 0 || len(p.idle) != 0 {
+		if openConns(p) != 0 || len(p.idle) != 0 {
 			t.Errorf("reply %q: the broken connection was kept", half)
 		}
 	}
@@ -233,7 +233,7 @@ func TestServerAnsweringWrongType(t *testing.T) {
 		time.Sleep(time.Second)
 	}))
 	p := sharedPool(redisOptions{network: "tcp", address: addr, timeout: time.Second, poolSize: 1})
-	if _, err := redisGet(p, "k", time.Now().Add(p.opts.timeout)); !errors.Is(err, errProtocol) {
+	if _, err := redisGet(poolStore(p), "k", time.Now().Add(p.opts.timeout)); !errors.Is(err, errProtocol) {
 		t.Fatalf("err = %v, want a protocol error", err)
 	}
 }

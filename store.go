@@ -7,17 +7,19 @@ import (
 
 // The session store is the one place the datastore is reached. Sessions (by cookie) and opaque tokens
 // are both read through it: a key's value and, when refresh or the cache need it, its remaining lifetime,
-// within one deadline per lookup. Behind it is one Redis endpoint today (a shared pool); what reaches
-// Sentinel or Cluster belongs here, behind the same reads, as does what keeps the cache in step with
-// Redis. Nothing else in the package talks to Redis.
+// within one deadline per lookup. Behind it is one Redis endpoint (a shared pool), the master of a
+// Sentinel set (sentinel.go) or a Redis Cluster (cluster.go); the cache and what keeps it in step with
+// Redis (cache.go, invalidation.go) plug in here too. Nothing else in the package reads Redis.
 
 // sessionStore is the datastore of one middleware, with its cache and the rules for what a stored
 // value must be to authenticate.
 type sessionStore struct {
-	redis    *redisPool
-	timeout  int64  // redisTimeout in nanoseconds: the deadline of one lookup
-	poolKey  string // the Redis settings, naming what middlewares share (pools, caches, refreshes)
-	readsTTL bool   // refresh or cache: values are read with their key's TTL
+	redis    *redisPool    // one endpoint; nil with Sentinel or Cluster
+	sentinel *sentinelSet  // or the master the sentinels name
+	cluster  *redisCluster // or a cluster
+	timeout  int64         // redisTimeout in nanoseconds: the deadline of one lookup
+	poolKey  string        // the Redis settings, naming what middlewares share (pools, caches, refreshes)
+	readsTTL bool          // refresh or cache: values are read with their key's TTL
 
 	cache    *sessionCache // nil: no cache
 	cacheTTL int64         // nanoseconds
@@ -30,7 +32,7 @@ type sessionStore struct {
 // newSessionStore validates the Redis keys (redisSettings) and the cache keys, and shares the pool and the
 // cache with every middleware reading the same Redis the same way.
 func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVerifier, refreshes bool) (*sessionStore, error) {
-	opts, err := redisSettings(c)
+	topo, err := redisSettings(c)
 	if err != nil {
 		return nil, err
 	}
@@ -38,15 +40,25 @@ func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVer
 	if err != nil {
 		return nil, err
 	}
+	opts := topo.opts
 	st := &sessionStore{
-		redis:          sharedPool(opts),
 		timeout:        int64(opts.timeout),
-		poolKey:        opts.poolKey(),
 		readsTTL:       refreshes || cacheTTL > 0,
 		cacheTTL:       int64(cacheTTL),
 		valuePrefix:    valuePrefix,
 		storedVerifier: storedVerifier,
 		name:           name,
+	}
+	switch {
+	case topo.sentinel != nil:
+		st.sentinel = sharedSentinelSet(opts, topo.sentinel)
+		st.poolKey = st.sentinel.key
+	case topo.clusterSeeds != nil:
+		st.cluster = sharedCluster(opts, topo.clusterSeeds)
+		st.poolKey = st.cluster.key
+	default:
+		st.redis = sharedPool(opts)
+		st.poolKey = opts.poolKey()
 	}
 	if cacheTTL > 0 {
 		// Middlewares share a cache when they read the same Redis and would cache the same sessions the
@@ -64,7 +76,8 @@ func newSessionStore(c *Config, name, valuePrefix string, storedVerifier *jwtVer
 				prefixes = append(prefixes, c.BearerKeyPrefix)
 			}
 			reduced := trackingPrefixes(prefixes)
-			tracking = &cacheTracking{opts: opts, prefixes: reduced, key: trackerKey(opts, reduced)}
+			tracking = &cacheTracking{opts: opts, sentinel: st.sentinel, cluster: st.cluster,
+				prefixes: reduced, key: trackerKey(st.poolKey, reduced)}
 			identity += "\x00" + tracking.key
 		}
 		st.cache = sharedCache(identity, c.CacheSize, cacheTTL, tracking)
@@ -91,7 +104,7 @@ func readSession(st *sessionStore, key string, now int64) (*session, error) {
 	if st.readsTTL {
 		return readSessionWithTTL(st, key, now, deadline)
 	}
-	jwt, err := redisGet(st.redis, key, deadline)
+	jwt, err := redisGet(st, key, deadline)
 	if err != nil || jwt == nil {
 		return nil, err
 	}
@@ -106,7 +119,7 @@ func readSessionWithTTL(st *sessionStore, key string, now int64, deadline time.T
 	if st.cache != nil {
 		epoch = cacheEpochFor(st.cache)
 	}
-	jwt, ttl, err := redisGetTTL(st.redis, key, deadline)
+	jwt, ttl, err := redisGetTTL(st, key, deadline)
 	if err != nil || jwt == nil {
 		return nil, err
 	}
@@ -117,10 +130,26 @@ func readSessionWithTTL(st *sessionStore, key string, now int64, deadline time.T
 	return s, nil
 }
 
+// haRoundTrip runs encoded commands about key (roundTrip) on the node of a Sentinel set or a cluster that
+// holds key. A single endpoint's pool is called directly, one interpreted call less per lookup.
+func haRoundTrip(st *sessionStore, key, cmd string, replies int, deadline time.Time) (interface{}, error) {
+	if st.sentinel != nil {
+		return sentinelRoundTrip(st.sentinel, cmd, replies, deadline)
+	}
+	return clusterRoundTrip(st.cluster, key, cmd, replies, deadline)
+}
+
 // redisGet returns the value stored at key, nil when there is none, before the caller's deadline.
-func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
+func redisGet(st *sessionStore, key string, deadline time.Time) ([]byte, error) {
 	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
+	cmd := "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
+	var reply interface{}
+	var err error
+	if st.redis != nil {
+		reply, err = roundTrip(st.redis, cmd, 1, deadline)
+	} else {
+		reply, err = haRoundTrip(st, key, cmd, 1, deadline)
+	}
 	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
 		return value, err
 	}
@@ -131,9 +160,16 @@ func redisGet(p *redisPool, key string, deadline time.Time) ([]byte, error) {
 // both read in one round trip: GET and PTTL go out pipelined in one write. Milliseconds, not TTL's whole
 // seconds: TTL rounds 2.6 s up to 3, and a session cached for that long would outlive its key. A PTTL
 // refused by the server (an ACL without it) reads as -1.
-func redisGetTTL(p *redisPool, key string, deadline time.Time) ([]byte, int64, error) {
+func redisGetTTL(st *sessionStore, key string, deadline time.Time) ([]byte, int64, error) {
 	arg := "$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	reply, err := roundTrip(p, "*2\r\n$3\r\nGET\r\n"+arg+"*2\r\n$4\r\nPTTL\r\n"+arg, 2, deadline)
+	cmd := "*2\r\n$3\r\nGET\r\n" + arg + "*2\r\n$4\r\nPTTL\r\n" + arg
+	var reply interface{}
+	var err error
+	if st.redis != nil {
+		reply, err = roundTrip(st.redis, cmd, 2, deadline)
+	} else {
+		reply, err = haRoundTrip(st, key, cmd, 2, deadline)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -53,7 +53,7 @@ func TestRedisGetTTLPipelined(t *testing.T) {
 		{expiring, "v1", 90000, 100000, false}, // the connection is still in step after an error reply
 	}
 	for _, tt := range tests {
-		v, ttl, err := redisGetTTL(p, tt.key, time.Now().Add(time.Second))
+		v, ttl, err := redisGetTTL(poolStore(p), tt.key, time.Now().Add(time.Second))
 		if tt.err {
 			if _, ok := err.(redisError); !ok {
 				t.Errorf("%s: err = %v, want the error reply", tt.key, err)

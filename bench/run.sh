@@ -10,7 +10,8 @@
 #      by Yaegi costs before it does any work: the ceiling for the cached row),
 #   6. Traefik + bench/floorplugin doing only the Redis GET and the header (the ceiling for row 2),
 # in interleaved rounds, then the revocation delay (a cached session deleted from Redis: how long until it is
-# refused, in one Traefik and in two, by the e2e tests), and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
+# refused, in one Traefik and in two, by the e2e tests) and Sentinel and Cluster failovers under load
+# (e2e/ha_test.go), and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
 # without Traefik (bench/profile-yaegi.sh), the Go benchmarks of the hot path (bench/go-bench.sh) and how to
 # read it all (bench/method.md). Settings: ROUNDS (5), DURATION (10s), CONNECTIONS (16), THREADS (2).
 # PROFILE=FILE instead takes a 10 s CPU profile of Traefik under the load of one setup (SETUP, default
@@ -219,6 +220,11 @@ echo "bench: revocation delay (e2e/invalidation_test.go)"
 (cd e2e && TRAEFIK_BIN="$traefik_bin" SESSIONJWT_REVOCATION_REPORT="$revocation" \
   go test -count=1 -run '^(TestRevocationThroughTraefik|TestLogoutReachesTwoTraefiks)$' . > "$run/revocation.log" 2>&1) ||
   { cat "$run/revocation.log"; exit 1; }
+failover="$run/failover.txt"
+echo "bench: Sentinel and Cluster failovers under load (e2e/ha_test.go)"
+(cd e2e && TRAEFIK_BIN="$traefik_bin" SESSIONJWT_HA_REPORT="$failover" \
+  go test -count=1 -run '^(TestSentinelFailoverUnderLoad|TestClusterFailoverUnderLoad)$' . > "$run/failover.log" 2>&1) ||
+  { cat "$run/failover.log"; exit 1; }
 
 gobench="$run/gobench.txt"
 COUNT=5 bench/go-bench.sh > "$gobench" 2>&1
@@ -228,9 +234,9 @@ for cfg in "-set cacheTTL=0s" ""; do
   echo "bench/profile-yaegi.sh -n 100000 $cfg: $(bench/profile-yaegi.sh -n 100000 $cfg | tail -n 1)" >> "$yaegiprof"
 done
 
-/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" "$revocation" <<'PY'
+/usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" "$revocation" "$failover" <<'PY'
 import os, platform, re, statistics, subprocess, sys, time
-results, gobench, out, traefik, yaegiprof, revocation = sys.argv[1:7]
+results, gobench, out, traefik, yaegiprof, revocation, failover = sys.argv[1:8]
 rows = [l.split("\t") for l in open(results).read().splitlines() if l]
 data = {}
 for setup, rnd, rps, p50, p99, bad, us in rows:
@@ -283,6 +289,11 @@ lines.append("- uncached sessionjwt / the GET-only floor: **%.2fx** requests/s (
 lines.append("- revocation delay (a cached session deleted from Redis by another client, until the next request is "
              "refused; e2e/invalidation_test.go through the same Traefik build, target p99 under 20 ms):")
 for l in open(revocation).read().splitlines():
+    lines.append("  - " + l)
+lines.append("- Redis failovers under load (8 clients, 300 sessions, redisTimeout 500ms, no cache; e2e/ha_test.go through "
+             "the same Traefik build; target: the first success under 1 s after the promotion, no request past "
+             "redisTimeout plus a margin, none with another session's JWT):")
+for l in open(failover).read().splitlines():
     lines.append("  - " + l)
 lines.append("- the floors, which no sessionjwt row can pass: a Yaegi plugin that only sets the header **%.2fx** bare "
              "Traefik's requests/s (the ceiling for the cached row; rounds %s); one that only reads the JWT from Redis and "

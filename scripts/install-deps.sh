@@ -10,6 +10,7 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel) # the Sentinel set of the tests
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import itsdangerous' 2>/dev/null || missing+=(python3 python3-itsdangerous)

@@ -18,11 +18,12 @@ import (
 
 // The keys of the plugin's configuration that name files, and what each file must hold for New.
 var fileKeys = map[string]string{
-	"secretKeyFile":     "secret",
-	"redisPasswordFile": "secret",
-	"redisCAFile":       "certificate",
-	"hmacSecretFile":    "secret", // under jwt
-	"publicKeyFiles":    "certificate",
+	"secretKeyFile":             "secret",
+	"redisPasswordFile":         "secret",
+	"redisSentinelPasswordFile": "secret",
+	"redisCAFile":               "certificate",
+	"hmacSecretFile":            "secret", // under jwt
+	"publicKeyFiles":            "certificate",
 }
 
 // withFiles returns a copy of conf whose file keys name files in dir holding what each key needs: the

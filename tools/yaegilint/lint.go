@@ -5,7 +5,9 @@
 //
 //   - a tagless switch case with several expressions (`case a, b:`) matches on only some of them;
 //   - a tuple assignment to struct fields or elements with several right-hand expressions
-//     (`o.a, o.b = "x", f()`) loses some of the assignments.
+//     (`o.a, o.b = "x", f()`) loses some of the assignments;
+//   - so does one to plain variables when a right-hand expression calls a function (`p, a = f(), v`
+//     leaves a unchanged); `:=` is not affected.
 //
 // `go test` in this folder checks the plugin (every .go file at the repository root, tests included:
 // they run under yaegi test too).
@@ -54,6 +56,15 @@ func Check(dir string) ([]string, error) {
 					switch l.(type) {
 					case *ast.SelectorExpr, *ast.IndexExpr, *ast.StarExpr:
 						report(n.Pos(), "tuple assignment to a field or element: Yaegi may drop part of it; one per statement")
+						return true
+					}
+				}
+				if n.Tok != token.ASSIGN {
+					return true
+				}
+				for _, r := range n.Rhs {
+					if _, isCall := r.(*ast.CallExpr); isCall {
+						report(n.Pos(), "tuple assignment with a call among several values: Yaegi drops the others; one per statement")
 						return true
 					}
 				}

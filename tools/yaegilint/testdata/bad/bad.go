@@ -23,3 +23,10 @@ func fine() (string, error) {
 
 func g() string            { return "" }
 func two() (string, error) { return "", nil }
+
+func locals() (int, string) {
+	var n int
+	var s string
+	n, s = len(g()), "lost" // s stays "" under Yaegi
+	return n, s
+}
