@@ -327,15 +327,22 @@ func subscribeTracking(o redisOptions, prefixes []string, deadline time.Time) (*
 		c.close()
 		return nil, err
 	}
-	reply, err = exchange(c, string(appendCommand(nil, []string{"SUBSCRIBE", "__redis__:invalidate"})), 1, deadline)
+	if err := subscribe(c, "__redis__:invalidate", deadline); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// subscribe subscribes c to channel before deadline, and closes c when that fails.
+func subscribe(c *respConn, channel string, deadline time.Time) error {
+	reply, err := exchange(c, string(appendCommand(nil, []string{"SUBSCRIBE", channel})), 1, deadline)
 	if err == nil && !isPubSubReply(reply, "subscribe") {
 		err = protocolError("SUBSCRIBE did not answer subscribe")
 	}
 	if err != nil {
 		c.close()
-		return nil, err
 	}
-	return c, nil
+	return err
 }
 
 // trackerUp records t's new connections and lets its caches serve, emptied first: what they held was

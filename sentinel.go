@@ -298,12 +298,7 @@ func subscribeSwitches(o redisOptions, deadline time.Time) (*respConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	reply, err := exchange(c, string(appendCommand(nil, []string{"SUBSCRIBE", "+switch-master"})), 1, deadline)
-	if err == nil && !isPubSubReply(reply, "subscribe") {
-		err = protocolError("SUBSCRIBE did not answer subscribe")
-	}
-	if err != nil {
-		c.close()
+	if err := subscribe(c, "+switch-master", deadline); err != nil {
 		return nil, err
 	}
 	return c, nil

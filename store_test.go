@@ -80,3 +80,46 @@ func TestExpiredOrUndecodableJWTDoesNotAuthenticate(t *testing.T) {
 		{name: "fresh", target: "/api", session: fresh, status: 200, backend: "Bearer " + freshJWT},
 	})
 }
+
+// Through Sentinel and Cluster, opaque tokens authenticate as sessions do, with the cache on (GET and
+// PTTL pipelined to the key's node) and off.
+func TestHAStoresServeTokens(t *testing.T) {
+	tests := []struct {
+		name, cacheTTL string
+		sentinel       bool
+	}{
+		{"sentinel", "0s", true},
+		{"sentinel, cached", "1m", true},
+		{"cluster", "0s", false},
+		{"cluster, cached", "1m", false},
+	}
+	for _, tt := range tests {
+		edit := clusterEdit(t, nil)
+		if tt.sentinel {
+			edit = sentinelEdit(t, nil)
+		}
+		h, next := newTestMiddleware(t, func(c *Config) {
+			edit(c)
+			c.BearerKeyPrefix = "access:"
+			c.Unauthenticated = policyReject
+			c.CacheTTL = tt.cacheTTL
+			c.CacheInvalidation = "ttl" // the cache's invalidation is invalidation_test's
+		})
+		token := randomID(t)
+		if tt.sentinel {
+			dataAdmin(t, namedMaster(t)).do("SET", "access:"+token, testJWT, "EX", "600")
+		} else {
+			admin, _ := keyMaster(t, "access:"+token)
+			admin.do("SET", "access:"+token, testJWT, "EX", "600")
+		}
+		for i := 0; i < 2; i++ { // the second one from the cache, when it is on
+			req := requestWithCookie("", "")
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := serve(h, req)
+			_, got := next.seen()
+			if rec.Code != 200 || got.Get("Authorization") != "Bearer "+testJWT {
+				t.Errorf("%s, request %d: status %d, Authorization %q; want 200 with the stored JWT", tt.name, i, rec.Code, got.Get("Authorization"))
+			}
+		}
+	}
+}

@@ -80,7 +80,8 @@ func (s *haServers) restart(t *testing.T, name string) {
 }
 
 // respDo runs one command on a fresh connection to addr (after AUTH when password is set) and returns
-// the reply's first line, or its bulk string; an error reply is the error.
+// the reply: a bulk string's contents, an array's elements joined by spaces, any other reply's line; an
+// error reply is the error.
 func respDo(addr, password string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -427,6 +428,18 @@ func switchWatcher(t *testing.T, sentinel, password string) chan time.Time {
 	return switches
 }
 
+// awaitSwitch returns when the next +switch-master arrived, after what.
+func awaitSwitch(t *testing.T, switches chan time.Time, what string) time.Time {
+	t.Helper()
+	select {
+	case at := <-switches:
+		return at
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no +switch-master within 30 s of %s", what)
+	}
+	return time.Time{}
+}
+
 // Sentinel: a master killed, then a planned failover, under load on an uncached router; then a logout
 // through a cached one on the new master.
 func TestSentinelFailoverUnderLoad(t *testing.T) {
@@ -468,12 +481,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	old := master()
 	from := time.Now()
 	s.kill(t, names[old])
-	var promoted time.Time
-	select {
-	case promoted = <-switches:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no +switch-master within 30 s of the kill")
-	}
+	promoted := awaitSwitch(t, switches, "the kill")
 	time.Sleep(2 * time.Second)
 	check(t, "sentinel, master killed", measure(l.finish(), from, promoted, all), true)
 
@@ -499,11 +507,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	select {
-	case promoted = <-switches:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no +switch-master within 30 s of SENTINEL FAILOVER")
-	}
+	promoted = awaitSwitch(t, switches, "SENTINEL FAILOVER")
 	time.Sleep(2 * time.Second)
 	check(t, "sentinel, planned failover", measure(l.finish(), from, promoted, all), true)
 

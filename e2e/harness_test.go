@@ -3,13 +3,11 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -282,42 +280,9 @@ func (hh *harness) shutdownRedis() error {
 	}
 }
 
-// redisDo runs one command on a fresh connection and returns the raw reply.
+// redisDo runs one command on a fresh connection to the harness's Redis (respDo).
 func (hh *harness) redisDo(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(hh.redisPort), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write(b.Bytes()); err != nil {
-		return "", err
-	}
-	br := bufio.NewReader(c)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if strings.HasPrefix(line, "-") {
-		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line))
-	}
-	if strings.HasPrefix(line, "$") {
-		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-		if n < 0 {
-			return "", nil
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	return strings.TrimSpace(line), nil
+	return respDo("127.0.0.1:"+strconv.Itoa(hh.redisPort), "", args...)
 }
 
 func (hh *harness) log() string {
