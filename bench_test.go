@@ -115,3 +115,15 @@ func BenchmarkInvalidationMessage(b *testing.B) {
 		invalidate(t, keys, false)
 	}
 }
+
+// BenchmarkKeySlot is what a cluster adds to every lookup: the slot of a session key (a prefix and a
+// UUID), CRC16 in interpreted code under Yaegi.
+func BenchmarkKeySlot(b *testing.B) {
+	key := "session:0f8fad5b-d9cb-469f-a165-70867728950e"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if keySlot(key) < 0 {
+			b.Fatal("negative slot")
+		}
+	}
+}

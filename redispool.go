@@ -53,7 +53,8 @@ var errPoolTimeout = errors.New("redis: no free connection before the deadline")
 // seen in Traefik, under cluster failovers and about once in three runs of the e2e suite, to give back a
 // token it no longer had, and the give-back then waited forever on the empty channel (a goroutine dump
 // showed the request stuck there). The cause was not found, compiled or interpreted tests never showed it;
-// a count cannot block, and at worst lets a pool open one connection more than poolSize per such event.
+// a count cannot block, and putIdle closes a connection the idle list has no room for, so that such an
+// event costs at most a connection, never a wait.
 type redisPool struct {
 	opts  redisOptions
 	key   string // opts.poolKey()
@@ -88,7 +89,7 @@ func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (inter
 		reply, err := exchange(c, cmd, replies, deadline)
 		if _, isReply := err.(redisError); err == nil || isReply {
 			c.lastDeadline = deadline
-			p.idle <- c // never blocks: each open connection holds a slot
+			putIdle(p, c)
 			if p.down.Load() {
 				p.succeeded()
 			}
@@ -223,7 +224,7 @@ func closeIdle(p *redisPool, now time.Time) {
 		if now.Sub(c.lastDeadline) >= p.opts.idleTimeout {
 			p.discard(c)
 		} else {
-			p.idle <- c // never blocks: c holds a slot
+			putIdle(p, c)
 		}
 	}
 }
@@ -249,6 +250,16 @@ func adoptPool(p *redisPool) {
 	livePools = append(livePools, p)
 	if pools[p.key] == nil {
 		pools[p.key] = p
+	}
+}
+
+// putIdle puts c back among p's idle connections, or closes it if they are poolSize already: more
+// connections than the count allows (see redisPool) must cost a connection, never a wait.
+func putIdle(p *redisPool, c *respConn) {
+	select {
+	case p.idle <- c:
+	default:
+		p.discard(c)
 	}
 }
 

@@ -1,6 +1,7 @@
 package sessionjwt
 
 import (
+	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -347,4 +348,45 @@ func TestReloadsLeaveNoConnections(t *testing.T) {
 		t.Error("a retired pool in use again was not adopted back")
 	}
 	waitFor(t, 10*time.Second, "its connection to close again once idle", func() bool { return admin.clientsNamed(db) == 0 })
+}
+
+// Under lookups with short and past deadlines while Redis stops and starts, the pool's count of open
+// connections stays exact: once the lookups end, every connection it counts is idle.
+func TestPoolCountUnderRestarts(t *testing.T) {
+	r := restartRedis{t, testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART"), testEnv(t, "SESSIONJWT_TEST_REDIS_RESTART_TRIGGER")}
+	p := sharedPool(redisOptions{network: "tcp", address: r.addr, db: 3, timeout: time.Second, poolSize: 4, idleTimeout: time.Minute})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go hammer(p, stop, &wg, g)
+	}
+	for i := 0; i < 4; i++ {
+		time.Sleep(100 * time.Millisecond)
+		r.stop()
+		time.Sleep(150 * time.Millisecond)
+		r.start()
+	}
+	close(stop)
+	wg.Wait()
+	if open, idle := openConns(p), len(p.idle); open != idle {
+		t.Fatalf("%d connections counted open, %d idle, none in use", open, idle)
+	}
+}
+
+func hammer(p *redisPool, stop chan struct{}, wg *sync.WaitGroup, g int) {
+	defer wg.Done()
+	r := rand.New(rand.NewSource(int64(g)))
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		d := time.Duration(r.Intn(3000)) * time.Microsecond
+		if r.Intn(10) == 0 {
+			d = -time.Millisecond
+		}
+		redisGet(poolStore(p), "k", time.Now().Add(d))
+	}
 }

@@ -141,19 +141,26 @@ func haRoundTrip(st *sessionStore, key, cmd string, replies int, deadline time.T
 
 // redisGet returns the value stored at key, nil when there is none, before the caller's deadline.
 func redisGet(st *sessionStore, key string, deadline time.Time) ([]byte, error) {
-	// One concatenation encodes the command: a few interpreted statements, whatever the key.
-	cmd := "*2\r\n$3\r\nGET\r\n$" + strconv.Itoa(len(key)) + "\r\n" + key + "\r\n"
-	var reply interface{}
-	var err error
-	if st.redis != nil {
-		reply, err = roundTrip(st.redis, cmd, 1, deadline)
-	} else {
-		reply, err = haRoundTrip(st, key, cmd, 1, deadline)
+	if st.redis == nil {
+		return haGet(st, key, deadline)
 	}
+	// One concatenation encodes the command: a few interpreted statements, whatever the key.
+	reply, err := roundTrip(st.redis, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
 	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
 		return value, err
 	}
 	return getValue(reply) // the error
+}
+
+// haGet is redisGet through Sentinel or Cluster. Its own function, not a branch of redisGet: under Yaegi
+// every expression of a function body costs on every call (docs/yaegi.md), so a single Redis's lookup
+// does not pay for these lines.
+func haGet(st *sessionStore, key string, deadline time.Time) ([]byte, error) {
+	reply, err := haRoundTrip(st, key, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n", 1, deadline)
+	if value, isBulk := reply.([]byte); isBulk || err != nil || reply == nil {
+		return value, err
+	}
+	return getValue(reply)
 }
 
 // redisGetTTL is redisGet plus the key's remaining lifetime in milliseconds (-1: no expiry, -2: no key),

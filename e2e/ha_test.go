@@ -379,7 +379,7 @@ func writeHARouters(t *testing.T, yaml string, paths ...string) {
 func haRouter(name, keys string) string {
 	return fmt.Sprintf(`    %[1]s:
       rule: PathPrefix(`+"`/%[1]s`"+`)
-      service: backend
+      service: ha-backend
       middlewares: [%[1]s]
 `, name) + "\x00" + fmt.Sprintf(`    %[1]s:
       plugin:
@@ -398,7 +398,7 @@ func haDynamic(routers ...string) string {
 		m.WriteString(parts[1])
 	}
 	return "http:\n  routers:\n" + r.String() + "  middlewares:\n" + m.String() +
-		"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: " + h.backend.URL + "\n"
+		"  services:\n    ha-backend:\n      loadBalancer:\n        servers:\n          - url: " + h.backend.URL + "\n"
 }
 
 // switchWatcher records when a sentinel announces +switch-master.
