@@ -33,10 +33,8 @@ func sharedPool(opts redisOptions) *redisPool {
 	p := pools[key]
 	if p == nil {
 		p = &redisPool{
-			opts:  opts,
-			key:   key,
-			idle:  make(chan *respConn, opts.poolSize),
-			freed: make(chan struct{}, 1),
+			opts: opts,
+			key:  key,
 		}
 		pools[key] = p
 		livePools = append(livePools, p)
@@ -46,42 +44,47 @@ func sharedPool(opts redisOptions) *redisPool {
 
 var errPoolTimeout = errors.New("redis: no free connection before the deadline")
 
-// redisPool holds at most poolSize connections to one endpoint, counted in open; idle ones wait in idle.
-// Every wait, dial and command is bounded by one per-lookup deadline.
+// redisPool holds at most poolSize connections to one endpoint: open counts them, idle holds those not in
+// use. Every wait, dial and command is bounded by one per-lookup deadline.
 //
-// The count is a mutex-guarded integer that stops at zero, not tokens in a channel: a pool of tokens was
-// seen in Traefik, under cluster failovers and about once in three runs of the e2e suite, to give back a
-// token it no longer had, and the give-back then waited forever on the empty channel (a goroutine dump
-// showed the request stuck there). The cause was not found, compiled or interpreted tests never showed it;
-// a count cannot block, and putIdle closes a connection the idle list has no room for, so that such an
-// event costs at most a connection, never a wait.
+// No channel and no select: under Yaegi v0.16.1 a select run at the same time by goroutines on different
+// channels takes its channels and values from another goroutine's call (docs/yaegi.md). Pools of idle
+// connections in channels, one per Redis node, then handed a connection of one pool to a request of
+// another, and one connection to two requests at once, which read each other's replies: a session got
+// another session's JWT in the e2e failover tests. A mutex and a slice cannot be mixed up that way.
 type redisPool struct {
-	opts  redisOptions
-	key   string // opts.poolKey()
-	idle  chan *respConn
-	freed chan struct{} // signalled (without blocking) when a connection closes: a waiter may dial
-	down  atomic.Bool   // the last operation failed; logs the start and the end of an outage once each
+	opts redisOptions
+	key  string      // opts.poolKey()
+	down atomic.Bool // the last operation failed; logs the start and the end of an outage once each
 
 	mu   sync.Mutex
-	open int // connections open, idle or in use: at most opts.poolSize
+	idle []*respConn // not in use, the most recently used last
+	open int         // connections open, idle or in use: at most opts.poolSize
 
 	retired    bool      // guarded by poolsMu: not in livePools (see retirePool)
 	emptySince time.Time // the janitor's own: since when the pool has had no connection open
 }
+
+// poolWait is how long a lookup that found poolSize connections in use waits before it looks again.
+const poolWait = time.Millisecond
 
 // roundTrip runs encoded commands (replies of them, pipelined) on a pooled connection. A reused connection that fails other than
 // by timing out is most likely stale (Redis restarted, or closed it): then every idle connection is
 // dropped and the command tried once more on a new one, so a restart costs no failed request.
 func roundTrip(p *redisPool, cmd string, replies int, deadline time.Time) (interface{}, error) {
 	for attempt := 0; ; attempt++ {
+		// The idle connection taken here, not in acquire: one interpreted call less per lookup.
 		var c *respConn
-		reused := true
-		select {
-		case idle := <-p.idle:
-			c = idle
-		default:
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			c = p.idle[n-1]
+			p.idle = p.idle[:n-1]
+		}
+		p.mu.Unlock()
+		reused := c != nil
+		if c == nil {
 			var err error
-			if c, reused, err = p.acquire(deadline); err != nil {
+			if c, reused, err = acquire(p, deadline); err != nil {
 				p.failed(err)
 				return nil, err
 			}
@@ -114,61 +117,51 @@ func retryAfter(p *redisPool, c *respConn, err error, firstReused bool) bool {
 	return false
 }
 
-// acquire returns an idle connection, or dials a new one while fewer than poolSize are open, or waits
-// for either until deadline.
-func (p *redisPool) acquire(deadline time.Time) (*respConn, bool, error) {
-	select {
-	case c := <-p.idle:
-		return c, true, nil
-	default:
-	}
-	if takeSlot(p) {
-		return p.dialSlot(deadline)
-	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+// acquire returns an idle connection (reused: true), or dials a new one while fewer than poolSize are
+// open, or looks again every poolWait until deadline.
+func acquire(p *redisPool, deadline time.Time) (*respConn, bool, error) {
 	for {
-		select {
-		case c := <-p.idle:
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
 			return c, true, nil
-		case <-p.freed:
-			if takeSlot(p) {
-				return p.dialSlot(deadline)
-			}
-		case <-timer.C:
+		}
+		room := p.open < p.opts.poolSize
+		if room {
+			p.open++
+		}
+		p.mu.Unlock()
+		if room {
+			return p.dialSlot(deadline)
+		}
+		if !time.Now().Before(deadline) {
 			return nil, false, errPoolTimeout
 		}
+		time.Sleep(poolWait)
 	}
 }
 
-// takeSlot counts a connection about to be dialed, unless poolSize are open.
-func takeSlot(p *redisPool) bool {
-	p.mu.Lock()
-	ok := p.open < p.opts.poolSize
-	if ok {
-		p.open++
-	}
-	p.mu.Unlock()
-	return ok
-}
-
-// releaseSlot counts a connection closed (or a dial failed) and wakes a waiter.
+// releaseSlot counts a connection closed, or a dial failed.
 func releaseSlot(p *redisPool) {
 	p.mu.Lock()
 	if p.open > 0 {
 		p.open--
 	}
 	p.mu.Unlock()
-	select {
-	case p.freed <- struct{}{}:
-	default:
-	}
 }
 
 func openConns(p *redisPool) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.open
+}
+
+func idleConns(p *redisPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
 
 // dialSlot dials with a slot already taken, giving it back on failure. A retired pool in use again
@@ -211,21 +204,22 @@ func sweepPools(now time.Time) {
 	}
 }
 
-// closeIdle closes p's connections whose last lookup ended idleTimeout ago; the others go back.
+// closeIdle closes p's connections whose last lookup ended idleTimeout ago; the others stay.
 func closeIdle(p *redisPool, now time.Time) {
-	for n := len(p.idle); n > 0; n-- {
-		var c *respConn
-		select {
-		case idle := <-p.idle:
-			c = idle
-		default:
-			return
-		}
+	p.mu.Lock()
+	var expired []*respConn
+	kept := p.idle[:0]
+	for _, c := range p.idle {
 		if now.Sub(c.lastDeadline) >= p.opts.idleTimeout {
-			p.discard(c)
+			expired = append(expired, c)
 		} else {
-			putIdle(p, c)
+			kept = append(kept, c)
 		}
+	}
+	p.idle = kept
+	p.mu.Unlock()
+	for _, c := range expired {
+		p.discard(c)
 	}
 }
 
@@ -253,12 +247,15 @@ func adoptPool(p *redisPool) {
 	}
 }
 
-// putIdle puts c back among p's idle connections, or closes it if they are poolSize already: more
-// connections than the count allows (see redisPool) must cost a connection, never a wait.
+// putIdle puts c back among p's idle connections, or closes it when they are poolSize already.
 func putIdle(p *redisPool, c *respConn) {
-	select {
-	case p.idle <- c:
-	default:
+	p.mu.Lock()
+	room := len(p.idle) < p.opts.poolSize
+	if room {
+		p.idle = append(p.idle, c)
+	}
+	p.mu.Unlock()
+	if !room {
 		p.discard(c)
 	}
 }
@@ -268,14 +265,14 @@ func (p *redisPool) discard(c *respConn) {
 	releaseSlot(p)
 }
 
+// discardIdle closes every idle connection.
 func (p *redisPool) discardIdle() {
-	for {
-		select {
-		case c := <-p.idle:
-			p.discard(c)
-		default:
-			return
-		}
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		p.discard(c)
 	}
 }
 

@@ -194,8 +194,8 @@ func TestRedisRestartBetweenRequests(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(p.idle) < 2 {
-		t.Fatalf("only %d idle connections", len(p.idle))
+	if idleConns(p) < 2 {
+		t.Fatalf("only %d idle connections", idleConns(p))
 	}
 	r.stop()
 	r.start()
@@ -369,7 +369,7 @@ func TestPoolCountUnderRestarts(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if open, idle := openConns(p), len(p.idle); open != idle {
+	if open, idle := openConns(p), idleConns(p); open != idle {
 		t.Fatalf("%d connections counted open, %d idle, none in use", open, idle)
 	}
 }

@@ -203,8 +203,8 @@ func TestServerThatNeverAnswers(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > holderTimeout+time.Second {
 		t.Fatalf("the silent server held a request for %v with a deadline of %v", elapsed, holderTimeout)
 	}
-	if openConns(p) != 0 || len(p.idle) != 0 {
-		t.Fatalf("the timed-out connection was kept: %d open, %d idle", openConns(p), len(p.idle))
+	if openConns(p) != 0 || idleConns(p) != 0 {
+		t.Fatalf("the timed-out connection was kept: %d open, %d idle", openConns(p), idleConns(p))
 	}
 }
 
@@ -220,7 +220,7 @@ func TestServerThatClosesMidReply(t *testing.T) {
 		if v, err := redisGet(poolStore(p), "k", time.Now().Add(p.opts.timeout)); err == nil {
 			t.Errorf("reply %q: get = %q, want an error", half, v)
 		}
-		if openConns(p) != 0 || len(p.idle) != 0 {
+		if openConns(p) != 0 || idleConns(p) != 0 {
 			t.Errorf("reply %q: the broken connection was kept", half)
 		}
 	}
