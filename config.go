@@ -50,6 +50,11 @@ func buildSessionJWT(c *Config, next http.Handler, name string) (*SessionJWT, er
 	if err != nil {
 		return nil, err
 	}
+	if cookies.keepAuthorization && tokens == nil && c.Unauthenticated != policyPass {
+		// Otherwise every request with Authorization would be refused or stripped, session or not.
+		return nil, errors.New("existingAuthorization keep needs a way to judge the client's Authorization: " +
+			"jwt keys, bearerKeyPrefix, or unauthenticated pass")
+	}
 	spoofable, err := spoofableHeaders(header, g.claimHeaders)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"empty secret file", func(c *Config) { c.SecretKey = ""; c.SecretKeyFile = emptyFile }, "secretKeyFile"},
 		{"cookie name", func(c *Config) { c.CookieName = "a b" }, "cookieName"},
 		{"empty cookie name", func(c *Config) { c.CookieName = "" }, "cookieName"},
-		{"algorithm", func(c *Config) { c.SignatureAlgorithm = "md5" }, `signatureAlgorithm "md5" is not one of sha1, sha224, sha256, sha384, sha512`},
+		{"algorithm", func(c *Config) { c.SignatureAlgorithm = "sha3_256" }, `signatureAlgorithm "sha3_256" is not one of md5, sha1, sha224, sha256, sha384, sha512 (hashlib's SHA-3 and BLAKE2`},
 		{"derivation", func(c *Config) { c.KeyDerivation = "pbkdf2" }, "keyDerivation"},
 		{"separator", func(c *Config) { c.Separator = "x" }, "separator"},
 		{"maxAge", func(c *Config) { c.MaxAge = "1 day" }, "maxAge"},

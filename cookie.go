@@ -3,6 +3,7 @@ package sessionjwt
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ type sessionCookies struct {
 	name      string
 	signer    *signer
 	keyPrefix string
+	// remove is removeSessionCookie: the cookie is taken out of the request before it goes on.
+	remove bool
+	// keepAuthorization is existingAuthorization keep: a request that carries Authorization is judged
+	// by it alone, its session cookie unused.
+	keepAuthorization bool
 
 	mu       sync.RWMutex
 	verified map[string]verifiedCookie
@@ -56,8 +62,16 @@ func newSessionCookies(c *Config) (*sessionCookies, error) {
 	if err != nil {
 		return nil, err
 	}
+	var keep bool
+	switch c.ExistingAuthorization {
+	case "", existingReplace:
+	case existingKeep:
+		keep = true
+	default:
+		return nil, fmt.Errorf("existingAuthorization %q is not one of replace, keep", c.ExistingAuthorization)
+	}
 	return &sessionCookies{name: c.CookieName, signer: sig, keyPrefix: c.RedisKeyPrefix,
-		verified: map[string]verifiedCookie{}}, nil
+		remove: c.RemoveSessionCookie, keepAuthorization: keep, verified: map[string]verifiedCookie{}}, nil
 }
 
 // verifyCookie checks a cookie value's signature and returns the Redis key of the session it carries, ""
@@ -83,6 +97,41 @@ func verifyCookie(c *sessionCookies, value string, now int64) string {
 	c.verified[strings.Clone(value)] = e
 	c.mu.Unlock()
 	return key
+}
+
+// Values of existingAuthorization.
+const (
+	existingReplace = "replace" // the session's JWT replaces whatever Authorization the client sent
+	existingKeep    = "keep"    // a request with Authorization is judged by it; its cookie is not used
+)
+
+// removeCookie takes every cookie named name out of the request's Cookie headers, leaving every other
+// byte of them as it was, and drops a Cookie header left empty.
+func removeCookie(h http.Header, name string) {
+	values := h["Cookie"]
+	kept := values[:0]
+	for _, v := range values {
+		pairs := strings.Split(v, ";")
+		out := pairs[:0]
+		for _, p := range pairs {
+			n, _, _ := strings.Cut(p, "=")
+			if strings.TrimSpace(n) != name {
+				out = append(out, p)
+			}
+		}
+		if len(out) == len(pairs) {
+			kept = append(kept, v)
+			continue
+		}
+		if rest := strings.TrimLeft(strings.Join(out, ";"), " \t"); rest != "" {
+			kept = append(kept, rest)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
 }
 
 // readSecrets returns the itsdangerous secrets, oldest first, from exactly one of the three keys.

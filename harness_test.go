@@ -2,13 +2,18 @@ package sessionjwt
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -268,6 +273,66 @@ func (s *edSigner) jwk() string {
 func (s *edSigner) sign(payload string) string {
 	input := b64url.EncodeToString([]byte(`{"alg":"EdDSA","kid":"`+s.kid+`"}`)) + "." + b64url.EncodeToString([]byte(payload))
 	return input + "." + b64url.EncodeToString(ed25519.Sign(s.priv, []byte(input)))
+}
+
+// keySigner signs test JWTs with a fresh RS256 or ES256 key, as an identity provider does.
+type keySigner struct {
+	kid string
+	rsa *rsa.PrivateKey   // RS256
+	ec  *ecdsa.PrivateKey // ES256
+}
+
+func newRSASigner(t testing.TB, kid string) *keySigner {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &keySigner{kid: kid, rsa: k}
+}
+
+func newECSigner(t testing.TB, kid string) *keySigner {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &keySigner{kid: kid, ec: k}
+}
+
+func (s *keySigner) jwk() string {
+	if s.rsa != nil {
+		e := big.NewInt(int64(s.rsa.E)).Bytes()
+		return `{"kty":"RSA","kid":"` + s.kid + `","n":"` + b64url.EncodeToString(s.rsa.N.Bytes()) + `","e":"` + b64url.EncodeToString(e) + `"}`
+	}
+	x := make([]byte, 32)
+	y := make([]byte, 32)
+	s.ec.X.FillBytes(x)
+	s.ec.Y.FillBytes(y)
+	return `{"kty":"EC","crv":"P-256","kid":"` + s.kid + `","x":"` + b64url.EncodeToString(x) + `","y":"` + b64url.EncodeToString(y) + `"}`
+}
+
+func (s *keySigner) sign(payload string) string {
+	alg := "ES256"
+	if s.rsa != nil {
+		alg = "RS256"
+	}
+	input := b64url.EncodeToString([]byte(`{"alg":"`+alg+`","kid":"`+s.kid+`"}`)) + "." + b64url.EncodeToString([]byte(payload))
+	digest := sha256.Sum256([]byte(input))
+	var sig []byte
+	if s.rsa != nil {
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, s.rsa, crypto.SHA256, digest[:]); err != nil {
+			panic(err)
+		}
+	} else {
+		r, ss, err := ecdsa.Sign(rand.Reader, s.ec, digest[:])
+		if err != nil {
+			panic(err)
+		}
+		sig = make([]byte, 64)
+		r.FillBytes(sig[:32])
+		ss.FillBytes(sig[32:])
+	}
+	return input + "." + b64url.EncodeToString(sig)
 }
 
 func hs256(secret, payload string) string {

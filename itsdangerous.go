@@ -2,6 +2,7 @@ package sessionjwt
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -20,8 +21,10 @@ import (
 //
 // where b64 is URL-safe base64 without padding and key is derived from each secret once, in New.
 
-// digests maps the signatureAlgorithm names to hash constructors.
+// digests maps the signatureAlgorithm names to hash constructors: hashlib's names for the digests the
+// standard library that Yaegi exposes has. SHA-3 and BLAKE2 are not among them.
 var digests = map[string]func() hash.Hash{
+	"md5":    md5.New,
 	"sha1":   sha1.New,
 	"sha224": sha256.New224,
 	"sha256": sha256.New,
@@ -57,7 +60,8 @@ type signer struct {
 func newSigner(secrets []string, salt, derivation, digest, sep string, maxAge time.Duration) (*signer, error) {
 	newHash, ok := digests[digest]
 	if !ok {
-		return nil, fmt.Errorf("signatureAlgorithm %q is not one of sha1, sha224, sha256, sha384, sha512", digest)
+		return nil, fmt.Errorf("signatureAlgorithm %q is not one of md5, sha1, sha224, sha256, sha384, sha512 "+
+			"(hashlib's SHA-3 and BLAKE2 are not in the standard library Traefik's plugins can use)", digest)
 	}
 	if sep == "" || strings.ContainsAny(sep, b64Alphabet) {
 		return nil, fmt.Errorf("separator %q must be non-empty and contain no ASCII letters, digits or '-_='", sep)

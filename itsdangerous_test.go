@@ -119,7 +119,7 @@ func TestNewSignerRejectsBadSettings(t *testing.T) {
 		name, derivation, digest, sep, wantErr string
 		secrets                                []string
 	}{
-		{"md5", "django-concat", "md5", ".", "signatureAlgorithm", []string{"k"}},
+		{"blake2b", "django-concat", "blake2b", ".", "signatureAlgorithm", []string{"k"}},
 		{"derivation", "pbkdf2", "sha256", ".", "keyDerivation", []string{"k"}},
 		{"separator in alphabet", "django-concat", "sha256", "a", "separator", []string{"k"}},
 		{"separator dash", "django-concat", "sha256", "-", "separator", []string{"k"}},

@@ -1,19 +1,29 @@
 package sessionjwt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // jwksCache holds the keys of one JWKS URL for every middleware in this Traefik, across reloads. It
 // has no goroutine of its own: requests that find the keys stale start one bounded fetch, and the
 // janitor refetches the keys of URLs in use every jwksRefresh (sweepJWKS).
+//
+// With an issuer, url is the issuer's OpenID Connect discovery document: each fetch reads it first and
+// takes the keys from its jwks_uri, so a provider that moves its keys is followed.
 type jwksCache struct {
-	url string
+	key    string // in jwksCaches
+	url    string
+	issuer string // "": url is the JWKS itself
+	body   string // the JWKS last fetched, to tell when the keys changed
 
 	mu        sync.Mutex
 	keys      []jwtKey
@@ -33,26 +43,51 @@ var (
 	jwksCaches = map[string]*jwksCache{}
 )
 
-func sharedJWKS(url string) *jwksCache {
+// keysEpoch counts the changes of any fetched key set in this Traefik: what was verified with the keys at
+// one epoch is remembered for that epoch only (tokencache.go). Read and written with sync/atomic.
+var keysEpoch int64
+
+// sharedJWKS returns the cache of a JWKS at address (issuer ""), or of the keys an issuer's discovery
+// document at address names.
+func sharedJWKS(address, issuer string) *jwksCache {
+	key := address
+	if issuer != "" {
+		key = "discovery " + issuer
+	}
 	jwksMu.Lock()
 	defer jwksMu.Unlock()
-	c := jwksCaches[url]
+	c := jwksCaches[key]
 	if c == nil {
-		c = &jwksCache{url: url}
-		jwksCaches[url] = c
+		c = &jwksCache{key: key, url: address, issuer: issuer}
+		jwksCaches[key] = c
 	}
 	return c
+}
+
+// discoveryURL is where OpenID Connect Discovery 1.0 (section 4) puts an issuer's configuration.
+func discoveryURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+}
+
+// isDiscoverableIssuer reports an issuer whose configuration can be fetched: an http(s) URL without
+// credentials, query or fragment, as OpenID Connect requires of an issuer identifier (plain http only
+// for testing, as with jwksURLs).
+func isDiscoverableIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && isServiceURL(issuer) && u.RawQuery == "" && u.Fragment == "" && !strings.Contains(issuer, "#")
 }
 
 // adoptJWKS makes v the owner of its remote caches: the newest configuration's intervals apply.
 func adoptJWKS(v *jwtVerifier) {
 	startJanitor()
 	now := time.Now()
-	for _, c := range v.remote {
-		c.mu.Lock()
-		c.owner = v
-		c.used = now
-		c.mu.Unlock()
+	for _, p := range v.providers {
+		for _, c := range p.remote {
+			c.mu.Lock()
+			c.owner = v
+			c.used = now
+			c.mu.Unlock()
+		}
 	}
 }
 
@@ -75,8 +110,8 @@ func sweepJWKS(now time.Time) {
 		}
 		if now.Sub(used) >= jwksKeptFor*owner.refresh {
 			jwksMu.Lock()
-			if jwksCaches[c.url] == c {
-				delete(jwksCaches, c.url)
+			if jwksCaches[c.key] == c {
+				delete(jwksCaches, c.key)
 			}
 			jwksMu.Unlock()
 			continue
@@ -149,11 +184,28 @@ var jwksClient = &http.Client{}
 
 const maxJWKSSize = 1 << 20
 
-// fetchJWKS replaces c's keys with the URL's, keeping the old ones when the fetch fails.
+// fetchJWKS replaces c's keys with the URL's, keeping the old ones when the fetch fails. Keys that
+// change start a new keysEpoch.
 func fetchJWKS(c *jwksCache, timeout time.Duration, done chan struct{}) {
-	keys, err := getJWKS(c.url, timeout)
+	deadline := time.Now().Add(timeout)
+	jwksURL := c.url
+	var err error
+	if c.issuer != "" {
+		jwksURL, err = discoverJWKS(c.url, c.issuer, deadline)
+	}
+	var keys []jwtKey
+	var body []byte
+	if err == nil {
+		if body, err = getJSON(jwksURL, deadline); err == nil {
+			keys, err = parseJWKS(body)
+		}
+	}
 	c.mu.Lock()
 	if err == nil {
+		if string(body) != c.body {
+			c.body = string(body)
+			atomic.AddInt64(&keysEpoch, 1)
+		}
 		c.keys = keys
 		c.fetched = time.Now()
 	}
@@ -165,10 +217,47 @@ func fetchJWKS(c *jwksCache, timeout time.Duration, done chan struct{}) {
 	}
 }
 
-func getJWKS(url string, timeout time.Duration) ([]jwtKey, error) {
+// discoverJWKS reads an issuer's discovery document at address and returns its jwks_uri. The document must
+// name exactly the configured issuer (OpenID Connect Discovery 1.0, section 4.3): otherwise another
+// provider's keys could pass for this one's.
+func discoverJWKS(address, issuer string, deadline time.Time) (string, error) {
+	body, err := getJSON(address, deadline)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("not a discovery document: %v", err)
+	}
+	if doc.Issuer != issuer {
+		return "", fmt.Errorf("the discovery document names issuer %q, not %q", doc.Issuer, issuer)
+	}
+	if err := checkJWKSURI(issuer, doc.JWKSURI); err != nil {
+		return "", err
+	}
+	return doc.JWKSURI, nil
+}
+
+// checkJWKSURI refuses a discovery document's jwks_uri that is not an absolute URL without credentials,
+// or not https when the issuer is.
+func checkJWKSURI(issuer, jwksURI string) error {
+	if !isServiceURL(jwksURI) || (strings.HasPrefix(issuer, "https:") && !strings.HasPrefix(jwksURI, "https:")) {
+		return errors.New("the discovery document's jwks_uri is not an absolute URL without credentials (https for an https issuer)")
+	}
+	return nil
+}
+
+// getJSON fetches address by deadline, reading at most maxJWKSSize.
+func getJSON(address string, deadline time.Time) ([]byte, error) {
 	client := *jwksClient
-	client.Timeout = timeout
-	res, err := client.Get(url)
+	client.Timeout = time.Until(deadline)
+	if client.Timeout <= 0 {
+		return nil, errors.New("timed out")
+	}
+	res, err := client.Get(address)
 	if err != nil {
 		return nil, urlErrorCause(err)
 	}
@@ -183,5 +272,5 @@ func getJWKS(url string, timeout time.Duration) ([]jwtKey, error) {
 	if len(body) > maxJWKSSize {
 		return nil, errors.New("larger than 1 MiB")
 	}
-	return parseJWKS(body)
+	return body, nil
 }

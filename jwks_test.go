@@ -207,3 +207,128 @@ func TestJWKSRefreshedWhileInUse(t *testing.T) {
 		t.Errorf("%d fetches of a dropped URL, want none", got-stopped)
 	}
 }
+
+// idpServer is an OpenID provider: a discovery document naming an issuer (its own URL unless told
+// otherwise) and a jwks_uri on the same server, counting each.
+type idpServer struct {
+	url         string
+	discoveries atomic.Int32
+	jwksFetches atomic.Int32
+	mu          sync.Mutex
+	issuer      string // "": its own URL
+	jwks        string
+}
+
+func newIDPServer(t *testing.T, jwks string) *idpServer {
+	s := &idpServer{jwks: jwks}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		s.mu.Lock()
+		issuer, jwks := s.issuer, s.jwks
+		s.mu.Unlock()
+		if issuer == "" {
+			issuer = s.url
+		}
+		switch req.URL.Path {
+		case "/.well-known/openid-configuration":
+			s.discoveries.Add(1)
+			rw.Write([]byte(`{"issuer":"` + issuer + `","jwks_uri":"` + s.url + `/keys","id_token_signing_alg_values_supported":["RS256"]}`))
+		case "/keys":
+			s.jwksFetches.Add(1)
+			rw.Write([]byte(jwks))
+		default:
+			http.NotFound(rw, req)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// A provider given only its issuer finds its keys by OpenID Connect discovery: lazily (New fetches
+// nothing), once, and only from a document naming exactly that issuer.
+func TestOpenIDConnectDiscovery(t *testing.T) {
+	signer := newRSASigner(t, "d1")
+	idp := newIDPServer(t, `{"keys":[`+signer.jwk()+`]}`)
+	h, next := newTestMiddleware(t, func(c *Config) {
+		c.Unauthenticated = "reject"
+		c.JWT.Providers = map[string]JWTProvider{"idp": {Issuer: idp.url, Audiences: []string{"api"}}}
+	})
+	if idp.discoveries.Load() != 0 || idp.jwksFetches.Load() != 0 {
+		t.Fatal("New fetched the discovery document")
+	}
+	token := signer.sign(claimsFor(idp.url, "api"))
+	for i := 0; i < 3; i++ {
+		if status, body := callWithToken(h, token); status != 200 {
+			t.Fatalf("status %d %s", status, body)
+		}
+	}
+	if _, got := next.seen(); got.Get("Authorization") != "Bearer "+token {
+		t.Errorf("forwarded %q", got.Get("Authorization"))
+	}
+	if d, k := idp.discoveries.Load(), idp.jwksFetches.Load(); d != 1 || k != 1 {
+		t.Errorf("%d discoveries and %d JWKS fetches, want 1 and 1", d, k)
+	}
+
+	// A document naming another issuer is refused, and with it its keys; the log says why.
+	tests := []struct {
+		name      string
+		slash     bool   // the issuer configured with a trailing slash
+		docIssuer string // what the document names: "" its URL, "upper" its URL in upper case
+	}{
+		{"another issuer", false, "https://evil.example"},
+		{"the URL without the configured slash", true, ""},
+		{"the URL in another case", false, "upper"},
+	}
+	for _, tt := range tests {
+		impostor := newIDPServer(t, `{"keys":[`+signer.jwk()+`]}`)
+		impostor.issuer = tt.docIssuer
+		if tt.docIssuer == "upper" {
+			impostor.issuer = strings.ToUpper(impostor.url)
+		}
+		configured := impostor.url
+		if tt.slash {
+			configured += "/"
+		}
+		log := captureLog(t)
+		h, _ := newTestMiddleware(t, func(c *Config) {
+			c.Unauthenticated = "reject"
+			c.JWT.Providers = map[string]JWTProvider{"idp": {Issuer: configured}}
+		})
+		if status, body := callWithToken(h, signer.sign(claimsFor(configured, "api"))); status != 401 || !strings.Contains(body, reasonUnknownKey) {
+			t.Errorf("%s: %d %s", tt.name, status, body)
+		}
+		if impostor.jwksFetches.Load() != 0 || !strings.Contains(log.String(), "the discovery document names issuer") {
+			t.Errorf("%s: %d JWKS fetches, log %q", tt.name, impostor.jwksFetches.Load(), log.String())
+		}
+	}
+}
+
+func TestDiscoverJWKSRefusals(t *testing.T) {
+	tests := []struct {
+		name, doc, wantErr string
+	}{
+		{"not JSON", `<html>`, "not a discovery document"},
+		{"no jwks_uri", `{"issuer":"ISSUER"}`, "jwks_uri"},
+		{"jwks_uri with credentials", `{"issuer":"ISSUER","jwks_uri":"http://u:p@x/keys"}`, "jwks_uri"},
+		{"relative jwks_uri", `{"issuer":"ISSUER","jwks_uri":"/keys"}`, "jwks_uri"},
+	}
+	for _, tt := range tests {
+		var srvURL string
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+			rw.Write([]byte(strings.ReplaceAll(tt.doc, "ISSUER", srvURL)))
+		}))
+		srvURL = srv.URL
+		_, err := discoverJWKS(discoveryURL(srv.URL), srv.URL, time.Now().Add(time.Second))
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: err %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+	// An https issuer's keys must come over https too.
+	if err := checkJWKSURI("https://idp.example", "http://idp.example/keys"); err == nil {
+		t.Error("an http jwks_uri for an https issuer was accepted")
+	}
+	if err := checkJWKSURI("https://idp.example", "https://keys.example/k"); err != nil {
+		t.Errorf("an https jwks_uri on another host was refused: %v", err)
+	}
+}

@@ -27,37 +27,37 @@ type jwtKey struct {
 	ed  ed25519.PublicKey
 }
 
-// keysFor returns the keys a token with kid may be signed with. An unknown kid makes the JWKS URLs be
+// keysFor returns the keys of p a token with kid may be signed with. An unknown kid makes the JWKS URLs be
 // fetched again (at most once per minInterval each) before giving up. However many fetches it waits for,
 // a request waits at most v.timeout in all.
-func keysFor(v *jwtVerifier, kid string, now time.Time) []jwtKey {
+func keysFor(v *jwtVerifier, p *jwtProvider, kid string, now time.Time) []jwtKey {
 	deadline := now.Add(v.timeout)
-	keys := matchingKeys(v, kid, now, deadline)
-	if len(keys) > 0 || kid == "" || len(v.remote) == 0 {
+	keys := matchingKeys(v, p, kid, now, deadline)
+	if len(keys) > 0 || kid == "" || len(p.remote) == 0 {
 		return keys
 	}
-	for _, c := range v.remote {
+	for _, c := range p.remote {
 		refetch(c, v, now, deadline)
 	}
-	return matchingKeys(v, kid, now, deadline)
+	return matchingKeys(v, p, kid, now, deadline)
 }
 
 // hasKey reports whether any key at hand carries kid (or, for kid "", whether there is any key at all).
 // It never fetches.
-func hasKey(v *jwtVerifier, kid string, now time.Time) bool {
-	return len(matchingKeys(v, kid, now, time.Time{})) > 0
+func hasKey(v *jwtVerifier, p *jwtProvider, kid string, now time.Time) bool {
+	return len(matchingKeys(v, p, kid, now, time.Time{})) > 0
 }
 
 // matchingKeys collects the keys for kid; remote ones are fetched when needed, waiting until deadline at
 // most (a zero deadline: only the keys at hand).
-func matchingKeys(v *jwtVerifier, kid string, now, deadline time.Time) []jwtKey {
+func matchingKeys(v *jwtVerifier, p *jwtProvider, kid string, now, deadline time.Time) []jwtKey {
 	var out []jwtKey
-	for _, k := range v.static {
+	for _, k := range p.static {
 		if kid == "" || k.kid == "" || k.kid == kid {
 			out = append(out, k)
 		}
 	}
-	for _, c := range v.remote {
+	for _, c := range p.remote {
 		for _, k := range remoteKeys(c, v, now, deadline) {
 			if kid == "" || k.kid == "" || k.kid == kid {
 				out = append(out, k)

@@ -3,6 +3,7 @@ package sessionjwt
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -160,5 +161,148 @@ func TestVerifyStoredAndHMAC(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+goodJWT)
 	if rec := serve(h, req); rec.Code != 200 {
 		t.Errorf("HS256 client token: status %d", rec.Code)
+	}
+}
+
+// twoProviders is the seed's setup: provider "alpha" signs RS256 with the keys at one JWKS server,
+// "beta" ES256 at another, each with its own issuer and audience.
+type twoProviders struct {
+	alpha, beta     *keySigner
+	alphaJ, betaJ   *jwksServer
+	alphaIss, betaI string
+}
+
+func newTwoProviders(t *testing.T) *twoProviders {
+	p := &twoProviders{alpha: newRSASigner(t, "a1"), beta: newECSigner(t, "b1"),
+		alphaIss: "https://alpha.example/", betaI: "https://beta.example"}
+	p.alphaJ = newJWKSServer(t, `{"keys":[`+p.alpha.jwk()+`]}`)
+	p.betaJ = newJWKSServer(t, `{"keys":[`+p.beta.jwk()+`]}`)
+	return p
+}
+
+func (p *twoProviders) config(c *Config) {
+	c.Unauthenticated = "reject"
+	c.JWT.Providers = map[string]JWTProvider{
+		"alpha": {Issuer: p.alphaIss, Audiences: []string{"orders"}, JWKSURLs: []string{p.alphaJ.url}},
+		"beta":  {Issuer: p.betaI, Audiences: []string{"billing"}, JWKSURLs: []string{p.betaJ.url}, Algorithms: []string{"ES256"}},
+	}
+}
+
+func claimsFor(iss, aud string) string {
+	return `{"sub":"u1","iss":"` + iss + `","aud":"` + aud + `","exp":` + future() + `}`
+}
+
+// callWithToken sends token as a Bearer token and returns the status and the answer's body.
+func callWithToken(h http.Handler, token string) (int, string) {
+	req := requestWithCookie("", "")
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := serve(h, req)
+	return rec.Code, rec.Body.String()
+}
+
+// A token is valid only when one provider's keys verify it and that same provider's issuer and audience
+// match: a key of one provider never vouches for a token naming another, and a provider's JWKS is not
+// fetched for tokens naming another.
+func TestProvidersNeverAcceptAnotherProvidersToken(t *testing.T) {
+	p := newTwoProviders(t)
+	h, next := newTestMiddleware(t, p.config)
+	tests := []struct {
+		name, token, wantReason string
+	}{
+		{"alpha's own", p.alpha.sign(claimsFor(p.alphaIss, "orders")), ""},
+		{"beta's own", p.beta.sign(claimsFor(p.betaI, "billing")), ""},
+		{"alpha's key, beta's issuer and audience", p.alpha.sign(claimsFor(p.betaI, "billing")), reasonAlgorithm},
+		{"beta's key, alpha's issuer and audience", p.beta.sign(claimsFor(p.alphaIss, "orders")), reasonUnknownKey},
+		{"alpha's key and issuer, beta's audience", p.alpha.sign(claimsFor(p.alphaIss, "billing")), reasonAudience},
+		{"an issuer no provider has", p.alpha.sign(claimsFor("https://alpha.example", "orders")), reasonIssuer},
+		{"no issuer", p.alpha.sign(`{"sub":"u1","aud":"orders","exp":` + future() + `}`), reasonIssuer},
+	}
+	for _, tt := range tests {
+		status, body := callWithToken(h, tt.token)
+		if tt.wantReason == "" {
+			if _, got := next.seen(); status != 200 || got.Get("Authorization") != "Bearer "+tt.token {
+				t.Errorf("%s: status %d %s", tt.name, status, body)
+			}
+			continue
+		}
+		if status != 401 || !strings.Contains(body, `"reason":"`+tt.wantReason+`"`) {
+			t.Errorf("%s: status %d %s, want 401 for %s", tt.name, status, body, tt.wantReason)
+		}
+	}
+	// Same key id at both, and beta's algorithms opened: alpha's signature still fails with beta's key.
+	p.betaJ.serve(`{"keys":[` + p.beta.jwk() + `]}`)
+	forged := newRSASigner(t, "b1").sign(claimsFor(p.betaI, "billing"))
+	if status, _ := callWithToken(h, forged); status != 401 {
+		t.Errorf("an RS256 token naming beta's kid got %d", status)
+	}
+	if a, b := p.alphaJ.fetches.Load(), p.betaJ.fetches.Load(); a != 1 || b != 1 {
+		t.Errorf("JWKS fetches: alpha %d, beta %d; want one each", a, b)
+	}
+}
+
+// A reload with other providers takes effect for the new middleware only; the old one, which Traefik
+// keeps serving until the switch, goes on as configured, and neither serves the other's remembered
+// tokens.
+func TestProvidersUnderReload(t *testing.T) {
+	p := newTwoProviders(t)
+	old, _ := newTestMiddleware(t, p.config)
+	betaToken := p.beta.sign(claimsFor(p.betaI, "billing"))
+	alphaToken := p.alpha.sign(claimsFor(p.alphaIss, "orders"))
+	for _, tok := range []string{alphaToken, betaToken} {
+		if status, body := callWithToken(old, tok); status != 200 {
+			t.Fatalf("before the reload: %d %s", status, body)
+		}
+	}
+	// The new configuration drops beta and wants another audience of alpha.
+	reloaded, _ := newTestMiddleware(t, func(c *Config) {
+		p.config(c)
+		c.JWT.Providers = map[string]JWTProvider{
+			"alpha": {Issuer: p.alphaIss, Audiences: []string{"orders-v2"}, JWKSURLs: []string{p.alphaJ.url}},
+		}
+	})
+	if status, body := callWithToken(reloaded, betaToken); status != 401 || !strings.Contains(body, reasonIssuer) {
+		t.Errorf("beta's token after beta left: %d %s", status, body)
+	}
+	if status, body := callWithToken(reloaded, alphaToken); status != 401 || !strings.Contains(body, reasonAudience) {
+		t.Errorf("alpha's token for the old audience after the reload: %d %s", status, body)
+	}
+	for _, tok := range []string{alphaToken, betaToken} {
+		if status, _ := callWithToken(old, tok); status != 200 {
+			t.Errorf("the old middleware changed with the reload: %d", status)
+		}
+	}
+	// Both providers' JWKS were shared across the reload: no fetch more.
+	if a, b := p.alphaJ.fetches.Load(), p.betaJ.fetches.Load(); a != 1 || b != 1 {
+		t.Errorf("JWKS fetches: alpha %d, beta %d; want one each", a, b)
+	}
+}
+
+func TestProviderConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(c *JWTConfig)
+		wantErr string
+	}{
+		{"no issuer", func(c *JWTConfig) { c.Providers = map[string]JWTProvider{"a": {JWKS: `{"keys":[]}`}} }, "jwt.providers.a.issuer is required"},
+		{"flat keys too", func(c *JWTConfig) {
+			c.Providers = map[string]JWTProvider{"a": {Issuer: "https://a"}}
+			c.Issuers = []string{"https://a"}
+		}, "set either jwt.providers or the keys of one provider"},
+		{"undiscoverable issuer", func(c *JWTConfig) { c.Providers = map[string]JWTProvider{"a": {Issuer: "alpha"}} }, `jwt.providers.a.issuer "alpha" is not an http(s) URL`},
+		{"issuer with a query", func(c *JWTConfig) { c.Providers = map[string]JWTProvider{"a": {Issuer: "https://a/?x=1"}} }, `jwt.providers.a.issuer`},
+		{"bad JWKS URL", func(c *JWTConfig) {
+			c.Providers = map[string]JWTProvider{"b": {Issuer: "x", JWKSURLs: []string{"ftp://k"}}}
+		}, "jwt.providers.b.jwksURLs[0] is not an absolute"},
+		{"bad algorithm", func(c *JWTConfig) {
+			c.Providers = map[string]JWTProvider{"b": {Issuer: "x", HMACSecret: strings.Repeat("k", 32), Algorithms: []string{"none"}}}
+		}, `jwt.providers.b.algorithms[0] "none"`},
+		{"short secret", func(c *JWTConfig) { c.Providers = map[string]JWTProvider{"b": {Issuer: "x", HMACSecret: "short"}} }, "jwt.providers.b.hmacSecret must be at least 32 bytes"},
+	}
+	for _, tt := range tests {
+		c := CreateConfig().JWT
+		tt.edit(&c)
+		if _, err := newJWTVerifier(&c); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
 	}
 }

@@ -22,6 +22,9 @@ type Config struct {
 	Separator          string   `json:"separator,omitempty"`
 	MaxAge             string   `json:"maxAge,omitempty"`
 
+	RemoveSessionCookie   bool   `json:"removeSessionCookie,omitempty"`
+	ExistingAuthorization string `json:"existingAuthorization,omitempty"`
+
 	RedisURL          string `json:"redisURL,omitempty"`
 	RedisPasswordFile string `json:"redisPasswordFile,omitempty"`
 	RedisCAFile       string `json:"redisCAFile,omitempty"`
@@ -56,12 +59,13 @@ type Config struct {
 	BearerScheme    string    `json:"bearerScheme,omitempty"`
 	JWT             JWTConfig `json:"jwt,omitempty"`
 
-	RefreshURL        string `json:"refreshURL,omitempty"`
-	RefreshBelow      string `json:"refreshBelow,omitempty"`
-	RefreshTimeout    string `json:"refreshTimeout,omitempty"`
-	CacheTTL          string `json:"cacheTTL,omitempty"`
-	CacheSize         int    `json:"cacheSize,omitempty"`
-	CacheInvalidation string `json:"cacheInvalidation,omitempty"`
+	RefreshURL        string   `json:"refreshURL,omitempty"`
+	RefreshHosts      []string `json:"refreshHosts,omitempty"`
+	RefreshBelow      string   `json:"refreshBelow,omitempty"`
+	RefreshTimeout    string   `json:"refreshTimeout,omitempty"`
+	CacheTTL          string   `json:"cacheTTL,omitempty"`
+	CacheSize         int      `json:"cacheSize,omitempty"`
+	CacheInvalidation string   `json:"cacheInvalidation,omitempty"`
 }
 
 // JWTConfig is the jwt block: verification of JWTs that clients present in Authorization, and
@@ -83,6 +87,24 @@ type JWTConfig struct {
 	JWKSRefresh     string `json:"jwksRefresh,omitempty"`
 	JWKSMinInterval string `json:"jwksMinInterval,omitempty"`
 	JWKSTimeout     string `json:"jwksTimeout,omitempty"`
+
+	// Providers are identity providers by name, instead of the flat keys above (which are one provider).
+	Providers map[string]JWTProvider `json:"providers,omitempty"`
+}
+
+// JWTProvider is one identity provider of jwt.providers: a token is valid when its keys verify it and its
+// issuer and one of its audiences match. With an issuer and no keys, the keys are found by OpenID Connect
+// discovery.
+type JWTProvider struct {
+	Issuer         string   `json:"issuer,omitempty"`
+	Audiences      []string `json:"audiences,omitempty"`
+	JWKSURLs       []string `json:"jwksURLs,omitempty"`
+	JWKS           string   `json:"jwks,omitempty"`
+	PublicKeys     []string `json:"publicKeys,omitempty"`
+	PublicKeyFiles []string `json:"publicKeyFiles,omitempty"`
+	HMACSecret     string   `json:"hmacSecret,omitempty"`
+	HMACSecretFile string   `json:"hmacSecretFile,omitempty"`
+	Algorithms     []string `json:"algorithms,omitempty"`
 }
 
 // CreateConfig returns the defaults; Traefik decodes the user's configuration over them.
@@ -94,6 +116,7 @@ func CreateConfig() *Config {
 		Salt:                   "itsdangerous.Signer",
 		KeyDerivation:          "django-concat",
 		Separator:              ".",
+		ExistingAuthorization:  existingReplace,
 		RedisURL:               "", // redis://127.0.0.1:6379/0, or no host with Sentinel or Cluster (redisSettings)
 		RedisTimeout:           "500ms",
 		RedisPoolSize:          16,
@@ -123,7 +146,9 @@ func CreateConfig() *Config {
 			JWKSRefresh:     "1h",
 			JWKSMinInterval: "1m",
 			JWKSTimeout:     "3s",
+			Providers:       map[string]JWTProvider{},
 		},
+		RefreshHosts:      []string{},
 		RefreshBelow:      "4h",
 		RefreshTimeout:    "1s",
 		CacheTTL:          "1m",
@@ -189,10 +214,20 @@ func (m *SessionJWT) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	// Who is calling: the session cookie, its signature verified (or remembered as verified: cookie.go)...
 	c := m.cookies
+	if c.keepAuthorization && len(req.Header["Authorization"]) > 0 {
+		if c.remove {
+			removeCookie(req.Header, c.name)
+		}
+		serveWithoutSession(m, rw, req) // judged by its own Authorization (existingAuthorization keep)
+		return
+	}
 	cookie, err := req.Cookie(c.name)
 	if err != nil {
-		serveWithoutSession(m, rw, req)
+		serveToken(m.tokens, m.store, g, rw, req) // serveWithoutSession, written out: API clients' path
 		return
+	}
+	if c.remove {
+		removeCookie(req.Header, c.name)
 	}
 	now := time.Now().UnixNano()
 	c.mu.RLock()

@@ -3,8 +3,11 @@ package sessionjwt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,7 +20,10 @@ import (
 // refresher holds the refresh settings of one middleware, and what a refresh touches: the header the
 // session's JWT goes in, and the store whose cached copy it makes stale.
 type refresher struct {
-	url     string
+	url string // absolute; a path when hosts is set
+	// hosts are refreshHosts: with a refreshURL that is a path, the request's host (lower case, with its
+	// port if it has one) names the auth service, and only these hosts may. nil: url is absolute.
+	hosts   map[string]bool
 	below   time.Duration
 	timeout time.Duration
 	header  string        // canonical headerName
@@ -79,7 +85,20 @@ func maybeRefresh(r *refresher, rw http.ResponseWriter, req *http.Request, s *se
 // refreshSession calls the refresh endpoint for s, waiting at most the refresh timeout, and adds the
 // endpoint's Set-Cookie headers to rw's headers. Failures are logged; the request goes on regardless.
 func refreshSession(r *refresher, rw http.ResponseWriter, req *http.Request, s *session) {
-	flight := r.url + "\x00" + r.store.poolKey + "\x00" + s.key
+	endpoint := r.url
+	if r.hosts != nil {
+		// The client chose the Host: a JWT goes to it only when it is one of refreshHosts.
+		host := strings.ToLower(req.Host)
+		if !r.hosts[host] {
+			return
+		}
+		scheme := "http://"
+		if req.TLS != nil {
+			scheme = "https://"
+		}
+		endpoint = scheme + host + r.url
+	}
+	flight := endpoint + "\x00" + r.store.poolKey + "\x00" + s.key
 	if !startRefresh(flight, time.Now()) {
 		return
 	}
@@ -87,7 +106,7 @@ func refreshSession(r *refresher, rw http.ResponseWriter, req *http.Request, s *
 
 	ctx, cancel := context.WithTimeout(req.Context(), r.timeout)
 	defer cancel()
-	call, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, nil)
+	call, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
 	if err != nil {
 		logf("middleware %s: session refresh: %v", r.name, err)
 		return
@@ -116,12 +135,19 @@ func refreshSession(r *refresher, rw http.ResponseWriter, req *http.Request, s *
 // newRefresher validates the session refresh keys; nil without a refreshURL.
 func newRefresher(c *Config, header, name string) (*refresher, error) {
 	if c.RefreshURL == "" {
+		if len(c.RefreshHosts) > 0 {
+			return nil, errors.New("refreshHosts needs a refreshURL that is a path (e.g. \"/api/auth/v1/refresh\")")
+		}
 		return nil, nil
 	}
-	if !isServiceURL(c.RefreshURL) {
+	hosts, err := refreshHosts(c)
+	if err != nil {
+		return nil, err
+	}
+	if hosts == nil && !isServiceURL(c.RefreshURL) {
 		// The value is not repeated: it might hold credentials.
 		return nil, errors.New("refreshURL is not an absolute http(s) URL without credentials " +
-			"(e.g. \"http://auth:8000/auth/v1/refresh\")")
+			"(e.g. \"http://auth:8000/api/auth/v1/refresh\"), nor a path with refreshHosts")
 	}
 	below, err := positiveDuration("refreshBelow", c.RefreshBelow, "4h")
 	if err != nil {
@@ -131,5 +157,32 @@ func newRefresher(c *Config, header, name string) (*refresher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &refresher{url: c.RefreshURL, below: below, timeout: timeout, header: header, name: name}, nil
+	return &refresher{url: c.RefreshURL, hosts: hosts, below: below, timeout: timeout, header: header, name: name}, nil
+}
+
+// refreshHosts validates refreshHosts against refreshURL: a path (with its query, if any) needs the hosts
+// it may be called on, an absolute URL takes none. nil: refreshURL is absolute.
+func refreshHosts(c *Config) (map[string]bool, error) {
+	if !strings.HasPrefix(c.RefreshURL, "/") || strings.HasPrefix(c.RefreshURL, "//") {
+		if len(c.RefreshHosts) > 0 {
+			return nil, errors.New("refreshHosts needs a refreshURL that is a path (e.g. \"/api/auth/v1/refresh\")")
+		}
+		return nil, nil
+	}
+	if u, err := url.Parse(c.RefreshURL); err != nil || u.Host != "" || u.Fragment != "" || !headerSafe(c.RefreshURL) {
+		return nil, fmt.Errorf("refreshURL %q is not a path", c.RefreshURL)
+	}
+	if len(c.RefreshHosts) == 0 {
+		// A path alone would send the session's JWT to whatever host a client names.
+		return nil, errors.New("refreshURL is a path: list the hosts it may be called on in refreshHosts")
+	}
+	hosts := map[string]bool{}
+	for i, h := range c.RefreshHosts {
+		u, err := url.Parse("http://" + h)
+		if err != nil || h == "" || u.Host != h || u.User != nil || strings.ContainsAny(h, "/?#@") {
+			return nil, fmt.Errorf("refreshHosts[%d] %q is not a host or host:port", i, h)
+		}
+		hosts[strings.ToLower(h)] = true
+	}
+	return hosts, nil
 }

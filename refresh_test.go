@@ -209,7 +209,15 @@ func TestRefreshConfig(t *testing.T) {
 		edit    func(c *Config)
 		wantErr string
 	}{
-		{"relative URL", func(c *Config) { c.RefreshURL = "/auth/v1/refresh" }, "refreshURL is not an absolute"},
+		{"relative URL", func(c *Config) { c.RefreshURL = "auth/v1/refresh" }, "refreshURL is not an absolute"},
+		{"path without hosts", func(c *Config) { c.RefreshURL = "/api/auth/v1/refresh" }, "list the hosts it may be called on in refreshHosts"},
+		{"scheme-relative", func(c *Config) { c.RefreshURL = "//evil/refresh"; c.RefreshHosts = []string{"a"} }, "refreshHosts needs a refreshURL that is a path"},
+		{"hosts with an absolute URL", func(c *Config) { c.RefreshURL = "http://auth/refresh"; c.RefreshHosts = []string{"a"} }, "refreshHosts needs a refreshURL that is a path"},
+		{"hosts without URL", func(c *Config) { c.RefreshHosts = []string{"a"} }, "refreshHosts needs a refreshURL"},
+		{"host with a path", func(c *Config) { c.RefreshURL = "/r"; c.RefreshHosts = []string{"a", "b/x"} }, `refreshHosts[1] "b/x"`},
+		{"host with credentials", func(c *Config) { c.RefreshURL = "/r"; c.RefreshHosts = []string{"u@b"} }, `refreshHosts[0]`},
+		{"empty host", func(c *Config) { c.RefreshURL = "/r"; c.RefreshHosts = []string{""} }, `refreshHosts[0]`},
+		{"path with a fragment", func(c *Config) { c.RefreshURL = "/r#x"; c.RefreshHosts = []string{"a"} }, `refreshURL "/r#x" is not a path`},
 		{"credentials", func(c *Config) { c.RefreshURL = "http://user:s3cr3t-value@auth/refresh" }, "refreshURL is not an absolute"},
 		{"below", func(c *Config) { c.RefreshURL = "http://auth/refresh"; c.RefreshBelow = "4" }, "refreshBelow"},
 		{"timeout", func(c *Config) { c.RefreshURL = "http://auth/refresh"; c.RefreshTimeout = "-1s" }, "refreshTimeout"},
@@ -223,6 +231,56 @@ func TestRefreshConfig(t *testing.T) {
 		_, err := New(context.Background(), &backend{}, cfg, "bad")
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "s3cr3t-value") {
 			t.Errorf("%s: err = %v, want one containing %q and no secret", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+// A refreshURL that is a path goes to the request's own host, and only when that host is one of
+// refreshHosts: no other Host a client sends makes the gateway send a session's JWT anywhere.
+func TestRefreshOnTheRequestHost(t *testing.T) {
+	cookies := []string{"session_uuid=renewed; Path=/"}
+	allowed := newAuthService(t, &authService{cookies: cookies})
+	other := newAuthService(t, &authService{cookies: cookies})
+	allowedHost := strings.TrimPrefix(strings.TrimSuffix(allowed.url, "/auth/v1/refresh"), "http://")
+	otherHost := strings.TrimPrefix(strings.TrimSuffix(other.url, "/auth/v1/refresh"), "http://")
+	_, port, _ := strings.Cut(allowedHost, ":")
+	h, _ := newTestMiddleware(t, func(c *Config) {
+		c.RefreshURL = "/auth/v1/refresh"
+		c.RefreshHosts = []string{"tenant.invalid", "LocalHost:" + port}
+		c.RefreshBelow = "2h"
+	})
+	tests := []struct {
+		host        string
+		wantAllowed int32
+	}{
+		{"localhost:" + port, 1},
+		{"LOCALHOST:" + port, 1}, // host names are case-insensitive
+		{otherHost, 0},
+		{allowedHost, 0}, // the same service by another name is still another host
+		{"localhost:" + port + "@" + otherHost, 0},
+		{otherHost + "#localhost:" + port, 0},
+		{"localhost:" + port + ".", 0},
+		{"localhost", 0},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		allowed.calls.Store(0)
+		id := randomID(t)
+		storeSessionTTL(t, id, testJWT, "60")
+		req := requestWithCookie("session_uuid", signedCookie(t, h, id))
+		req.Host = tt.host
+		rec := serve(h, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("Host %q: status %d", tt.host, rec.Code)
+		}
+		if got := allowed.calls.Load(); got != tt.wantAllowed {
+			t.Errorf("Host %q: %d refresh calls, want %d", tt.host, got, tt.wantAllowed)
+		}
+		if got := other.calls.Load(); got != 0 {
+			t.Fatalf("Host %q: the service at another host was called %d times", tt.host, got)
+		}
+		if tt.wantAllowed == 1 && len(rec.Header().Values("Set-Cookie")) != 1 {
+			t.Errorf("Host %q: Set-Cookie %q", tt.host, rec.Header().Values("Set-Cookie"))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,10 +15,11 @@ import (
 
 // clientTokens holds the token keys of one middleware.
 type clientTokens struct {
-	scheme      string       // bearerScheme, compared case-insensitively
-	keyPrefix   string       // bearerKeyPrefix; "": opaque tokens are not accepted
-	verifier    *jwtVerifier // the jwt block; nil: client JWTs are not accepted
-	valuePrefix string       // what precedes a verified JWT in the forwarded header
+	scheme      string          // bearerScheme, compared case-insensitively
+	keyPrefix   string          // bearerKeyPrefix; "": opaque tokens are not accepted
+	verifier    *jwtVerifier    // the jwt block; nil: client JWTs are not accepted
+	verified    *verifiedTokens // the Authorization values whose JWT verified; nil without a verifier
+	valuePrefix string          // what precedes a verified JWT in the forwarded header
 }
 
 // newClientTokens validates bearerKeyPrefix and bearerScheme; nil when neither opaque tokens nor JWTs
@@ -29,8 +31,12 @@ func newClientTokens(c *Config, verifier *jwtVerifier, valuePrefix string) (*cli
 	if !isToken(c.BearerScheme) {
 		return nil, fmt.Errorf("bearerScheme %q is not a single word such as Bearer", c.BearerScheme)
 	}
-	return &clientTokens{scheme: c.BearerScheme, keyPrefix: c.BearerKeyPrefix, verifier: verifier,
-		valuePrefix: valuePrefix}, nil
+	tk := &clientTokens{scheme: c.BearerScheme, keyPrefix: c.BearerKeyPrefix, verifier: verifier,
+		valuePrefix: valuePrefix}
+	if verifier != nil {
+		tk.verified = &verifiedTokens{entries: map[string]verifiedToken{}}
+	}
+	return tk, nil
 }
 
 // maxTokenSize bounds an opaque token; it becomes part of a Redis key.
@@ -43,7 +49,9 @@ var (
 )
 
 // serveToken handles a request that has no valid session cookie: by its token when the middleware
-// accepts tokens (tk not nil) and the request carries one, else by the unauthenticated policy.
+// accepts tokens (tk not nil) and the request carries one, else by the unauthenticated policy. It holds
+// only what a repeated token needs (under Yaegi every call pays for each expression in the called
+// function's body: docs/yaegi.md); checkToken does the rest.
 func serveToken(tk *clientTokens, st *sessionStore, g *gate, rw http.ResponseWriter, req *http.Request) {
 	values := req.Header["Authorization"]
 	if tk == nil || len(values) == 0 {
@@ -52,6 +60,27 @@ func serveToken(tk *clientTokens, st *sessionStore, g *gate, rw http.ResponseWri
 		serveUnauthenticated(g, rw, req)
 		return
 	}
+	if vt := tk.verified; vt != nil && len(values) == 1 { // rememberedToken, written out
+		now := time.Now().UnixNano()
+		vt.mu.RLock()
+		e := vt.entries[values[0]]
+		vt.mu.RUnlock()
+		if now < e.expires && e.epoch == atomic.LoadInt64(&keysEpoch) {
+			s := e.session // forward, written out
+			if g.checksClaims && !checkClaims(g, rw, req, s, now, false) {
+				return
+			}
+			req.Header[g.header] = []string{s.authorization}
+			g.next.ServeHTTP(rw, req)
+			return
+		}
+	}
+	checkToken(tk, st, g, rw, req, values)
+}
+
+// checkToken judges the Authorization values of a request in full: their shape, then the JWT's
+// signature and claims, or the opaque token's entry in Redis.
+func checkToken(tk *clientTokens, st *sessionStore, g *gate, rw http.ResponseWriter, req *http.Request, values []string) {
 	scheme, token, ok := strings.Cut(values[0], " ")
 	if len(values) != 1 || !ok || token == "" || strings.ContainsAny(token, " \t") || !headerSafe(token) ||
 		!strings.EqualFold(scheme, tk.scheme) {
@@ -60,12 +89,15 @@ func serveToken(tk *clientTokens, st *sessionStore, g *gate, rw http.ResponseWri
 	}
 	now := time.Now()
 	if tk.verifier != nil && strings.Count(token, ".") == 2 {
+		epoch := atomic.LoadInt64(&keysEpoch) // before verifying: keys that change meanwhile void the entry
 		claims, reason := verifyJWT(tk.verifier, token, now)
 		if reason != "" {
 			refuseToken(g, rw, req, http.StatusUnauthorized, "invalid_token", reason)
 			return
 		}
-		forward(g, rw, req, &session{authorization: tk.valuePrefix + token, claims: claims}, now.UnixNano())
+		s := &session{authorization: tk.valuePrefix + token, claims: claims}
+		rememberToken(tk.verified, values[0], s, tk.verifier.leeway, epoch)
+		forward(g, rw, req, s, now.UnixNano())
 		return
 	}
 	nanos := now.UnixNano()

@@ -9,6 +9,9 @@
 #   5. Traefik + bench/floorplugin setting the same header and nothing else (what any plugin interpreted
 #      by Yaegi costs before it does any work: the ceiling for the cached row),
 #   6. Traefik + bench/floorplugin doing only the Redis GET and the header (the ceiling for row 2),
+#   7. Traefik + sessionjwt verifying a client's RS256 JWT (no session): one token repeated, as API clients
+#      send it (remembered once verified: the header-only floor is its ceiling), and
+#   7b. a token refused every time (verified in full, 401),
 # in interleaved rounds, then the revocation delay (a cached session deleted from Redis: how long until it is
 # refused, in one Traefik and in two, by the e2e tests) and Sentinel and Cluster failovers under load
 # (e2e/ha_test.go), and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
@@ -60,6 +63,8 @@ print("local cookies = {" + ",".join("\"session_uuid=%s\"" % c for c in cookies)
 print("local i = 0")
 print("request = function() i = i + 1; return wrk.format(\"GET\", \"/mix\", {[\"Cookie\"] = cookies[(i % #cookies) + 1]}) end")
 ' > "$run/mix.lua"
+# The API client's tokens (bench/jwt.sh): valid, and refused.
+{ read -r jwt_valid; read -r jwt_refused; } < <(bench/jwt.sh "$run")
 # The floor plugin forwards the same header as sessionjwt: the one key in Redis is the session's JWT.
 authorization="Bearer $(redis-cli -p "$redis_port" --raw get "$(redis-cli -p "$redis_port" randomkey)")"
 
@@ -131,6 +136,10 @@ http:
       rule: PathPrefix(\`/getfloor\`)
       service: backend
       middlewares: [getfloor]
+    jwt:
+      rule: PathPrefix(\`/jwt\`)
+      service: backend
+      middlewares: [jwt]
   middlewares:
     sessionjwt:
       plugin:
@@ -143,6 +152,16 @@ http:
         sessionjwt:
           secretKey: $secret
           redisURL: redis://127.0.0.1:$redis_port/0
+    jwt:
+      plugin:
+        sessionjwt:
+          secretKey: $secret
+          redisURL: redis://127.0.0.1:$redis_port/0
+          unauthenticated: reject
+          jwt:
+            publicKeyFiles: [$run/rs256.pub]
+            issuers: [https://idp.bench]
+            algorithms: [RS256]
     floor:
       plugin:
         floor:
@@ -174,6 +193,10 @@ for setup in sessionjwt forwardauth cached mix floor getfloor; do
   out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
   [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
 done
+out=$(curl -s -H "Authorization: Bearer $jwt_valid" "$base/jwt")
+[ "$out" = authorized ] || { echo "bench: jwt did not forward the client's JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
+out=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $jwt_refused" "$base/jwtrefused")
+[ "$out" = 401 ] || { echo "bench: jwtrefused answered $out, not 401"; cat "$run/traefik.log"; exit 1; }
 
 if [ -n "${PROFILE:-}" ]; then
   wrk -t"$THREADS" -c"$CONNECTIONS" -d15s -H "Cookie: session_uuid=$cookie" "$base/${SETUP:-sessionjwt}" > "$run/wrk.txt" &
@@ -196,6 +219,8 @@ measure() { # setup round
   before=$(traefik_ticks)
   local load=(-H "Cookie: session_uuid=$cookie")
   [ "$1" = mix ] && load=(-s "$run/mix.lua")
+  [ "$1" = jwt ] && load=(-H "Authorization: Bearer $jwt_valid")
+  [ "$1" = jwtrefused ] && load=(-H "Authorization: Bearer $jwt_refused")
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${load[@]}" "$base/$1")
   after=$(traefik_ticks)
   awk -v setup="$1" -v round="$2" -v ticks=$((after - before)) -v hz="$hz" '
@@ -210,9 +235,10 @@ for setup in bare sessionjwt forwardauth cached floor getfloor; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: session_uuid=$cookie" "$base/$setup" >/dev/null
 done
 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$run/mix.lua" "$base/mix" >/dev/null
+wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $jwt_valid" "$base/jwt" >/dev/null
 echo -e "setup\tround\treq/s\tp50 ms\tp99 ms\tnon-2xx\tTraefik CPU us/request"
 for round in $(seq "$ROUNDS"); do
-  for setup in bare sessionjwt forwardauth cached mix floor getfloor; do measure "$setup" "$round"; done
+  for setup in bare sessionjwt forwardauth cached mix floor getfloor jwt jwtrefused; do measure "$setup" "$round"; done
 done
 
 revocation="$run/revocation.txt"
@@ -233,6 +259,8 @@ for cfg in "-set cacheTTL=0s" ""; do
   # shellcheck disable=SC2086
   echo "bench/profile-yaegi.sh -n 100000 $cfg: $(bench/profile-yaegi.sh -n 100000 $cfg | tail -n 1)" >> "$yaegiprof"
 done
+jwtcfg=(-cookie "" -authorization "Bearer $jwt_valid" -set unauthenticated=reject -set "jwt.publicKeyFiles=[\"$run/rs256.pub\"]")
+echo "bench/profile-yaegi.sh -n 100000, a client's RS256 JWT repeated: $(bench/profile-yaegi.sh -n 100000 "${jwtcfg[@]}" | tail -n 1)" >> "$yaegiprof"
 
 /usr/bin/python3 - "$results" "$gobench" "$repo/BENCHMARKS.md" "$traefik_bin" "$yaegiprof" "$revocation" "$failover" <<'PY'
 import os, platform, re, statistics, subprocess, sys, time
@@ -253,7 +281,7 @@ env = os.environ
 lines = []
 lines.append("# Benchmarks\n")
 lines.append("Written by `make bench` (bench/run.sh); numbers from the last run on the machine below. Same wrk load on "
-             "loopback against six setups, interleaved, %s rounds of %s each, medians. Traefik CPU per request is the CPU time "
+             "loopback against the setups below, interleaved, %s rounds of %s each, medians. Traefik CPU per request is the CPU time "
              "the Traefik process used during a run (user and system, from /proc) over the requests it served: a middleware's "
              "cost is its excess over bare Traefik's (for ForwardAuth, without the auth service's own CPU; it varies from round "
              "to round about as much as requests/s does).\n" % (env.get("ROUNDS", "5"), env.get("DURATION", "10s")))
@@ -263,8 +291,10 @@ names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + se
          "cached": "4. Traefik + sessionjwt as configured by default (cache with invalidation), one session",
          "mix": "4b. the same, 1000 sessions in turn",
          "floor": "5. Traefik + a Yaegi plugin that only sets the header (bench/floorplugin)",
-         "getfloor": "6. Traefik + a Yaegi plugin that only reads the JWT from Redis and sets it (bench/floorplugin)"}
-for s in ["bare", "sessionjwt", "forwardauth", "cached", "mix", "floor", "getfloor"]:
+         "getfloor": "6. Traefik + a Yaegi plugin that only reads the JWT from Redis and sets it (bench/floorplugin)",
+         "jwt": "7. Traefik + sessionjwt, a client's RS256 JWT (no session), the same token repeated",
+         "jwtrefused": "7b. the same, a token refused every time (401, verified in full)"}
+for s in ["bare", "sessionjwt", "forwardauth", "cached", "mix", "floor", "getfloor", "jwt", "jwtrefused"]:
     r, p50, p99, us = med[s]
     lines.append("| %s | %.0f | %.2f ms | %.2f ms | %d | %.0f us |" % (names[s], r, p50, p99, bad[s], us))
 lines.append("")
@@ -286,6 +316,11 @@ lines.append("- cached with invalidation / the header-only floor: **%.2fx** requ
                 med["mix"][0] / med["floor"][0], rounds("mix", "floor")))
 lines.append("- uncached sessionjwt / the GET-only floor: **%.2fx** requests/s (target at least 0.9x; rounds %s)"
              % (med["sessionjwt"][0] / med["getfloor"][0], rounds("sessionjwt", "getfloor")))
+lines.append("- a repeated valid RS256 token / the header-only floor: **%.2fx** requests/s (target at least 0.9x; rounds %s), "
+             "Traefik CPU per request **%+.0f%%** of the floor's; a token refused every time **%.2fx** bare Traefik's requests/s, "
+             "**%.0f us** of Traefik CPU per request (the full verification, which no memory may skip)"
+             % (med["jwt"][0] / med["floor"][0], rounds("jwt", "floor"), 100 * (med["jwt"][3] / med["floor"][3] - 1),
+                med["jwtrefused"][0] / med["bare"][0], med["jwtrefused"][3]))
 lines.append("- revocation delay (a cached session deleted from Redis by another client, until the next request is "
              "refused; e2e/invalidation_test.go through the same Traefik build, target p99 under 20 ms):")
 for l in open(revocation).read().splitlines():

@@ -38,7 +38,9 @@ func send(t *testing.T, method, path string, headers ...string) (*http.Response,
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] != "" { // an empty value: no such header
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+		} else if headers[i+1] != "" { // an empty value: no such header
 			req.Header.Add(headers[i], headers[i+1])
 		}
 	}

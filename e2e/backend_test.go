@@ -70,10 +70,22 @@ var sseContinue = make(chan struct{}, 1)
 // and answers two cookies.
 func authHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/.well-known/jwks.json" {
+		switch req.URL.Path {
+		case "/.well-known/jwks.json":
 			rw.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(rw, `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e2e","x":"%s"}]}`,
 				base64.RawURLEncoding.EncodeToString(idpPublic))
+			return
+		case "/oidc/.well-known/openid-configuration", "/liar/.well-known/openid-configuration":
+			// An OpenID Connect provider at <auth>/oidc; the one at /liar claims oidc's issuer.
+			self := "http://" + req.Host
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(rw, `{"issuer":"%s/oidc","jwks_uri":"%s/oidc/jwks"}`, self, self)
+			return
+		case "/oidc/jwks":
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(rw, `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"oidc","x":"%s"}]}`,
+				base64.RawURLEncoding.EncodeToString(oidcPublic))
 			return
 		}
 		authMu.Lock()
@@ -94,9 +106,17 @@ var (
 // The identity provider's signing key; its JWKS is served by authHandler.
 var idpPublic, idpPrivate, _ = ed25519.GenerateKey(rand.Reader)
 
+// The OpenID Connect provider's signing key, found by discovery.
+var oidcPublic, oidcPrivate, _ = ed25519.GenerateKey(rand.Reader)
+
 // idpToken signs claims as the identity provider would (EdDSA, kid e2e).
-func idpToken(claims string) string {
+func idpToken(claims string) string { return edToken(idpPrivate, "e2e", claims) }
+
+// oidcToken signs claims as the OpenID Connect provider would (EdDSA, kid oidc).
+func oidcToken(claims string) string { return edToken(oidcPrivate, "oidc", claims) }
+
+func edToken(key ed25519.PrivateKey, kid, claims string) string {
 	enc := base64.RawURLEncoding
-	input := enc.EncodeToString([]byte(`{"alg":"EdDSA","kid":"e2e"}`)) + "." + enc.EncodeToString([]byte(claims))
-	return input + "." + enc.EncodeToString(ed25519.Sign(idpPrivate, []byte(input)))
+	input := enc.EncodeToString([]byte(`{"alg":"EdDSA","kid":"`+kid+`"}`)) + "." + enc.EncodeToString([]byte(claims))
+	return input + "." + enc.EncodeToString(ed25519.Sign(key, []byte(input)))
 }

@@ -169,8 +169,8 @@ func TestBadPluginConfiguration(t *testing.T) {
 	if r := do(t, "/bad/api", nil); r.status != http.StatusNotFound {
 		t.Fatalf("status %d, want 404", r.status)
 	}
-	if log := h.log(); !strings.Contains(log, `signatureAlgorithm \"md5\" is not one of`) &&
-		!strings.Contains(log, `signatureAlgorithm "md5" is not one of`) {
+	if log := h.log(); !strings.Contains(log, `signatureAlgorithm \"sha3_256\" is not one of`) &&
+		!strings.Contains(log, `signatureAlgorithm "sha3_256" is not one of`) {
 		t.Fatalf("the log does not name the bad key:\n%s", log)
 	}
 }

@@ -421,6 +421,29 @@ http:
             jwksURLs: [{{.Auth}}/.well-known/jwks.json]
             issuers: [https://idp.example]
             audiences: [orders]
+    sj-providers:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: reject
+          existingAuthorization: keep
+          removeSessionCookie: true
+          refreshURL: /auth/v1/refresh
+          refreshHosts: [{{.AuthHost}}]
+          refreshBelow: 1h
+          jwt:
+            providers:
+              idp:
+                issuer: https://idp.example
+                audiences: [orders]
+                jwksURLs: [{{.Auth}}/.well-known/jwks.json]
+              oidc: # by discovery
+                issuer: {{.Auth}}/oidc
+              liar: # its discovery document names oidc's issuer
+                issuer: {{.Auth}}/liar
     sj-reload:
       plugin:
         sessionjwt:
@@ -434,7 +457,7 @@ http:
       plugin:
         sessionjwt:
           secretKey: {{.Secret}}
-          signatureAlgorithm: md5
+          signatureAlgorithm: sha3_256
   services:
     backend:
       loadBalancer:
@@ -458,7 +481,7 @@ func (hh *harness) writeDynamic() error {
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation": hh.generation,
 		"Routers": []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "tracked",
-			"tokens", "idp", "reload", "bad"},
+			"tokens", "idp", "providers", "reload", "bad"},
 		"Policies":       []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":         secret,
 		"OtherSecret":    otherSecret,
@@ -469,6 +492,7 @@ func (hh *harness) writeDynamic() error {
 		"ReloadPoolSize": hh.reloadPoolSize,
 		"Backend":        hh.backend.URL,
 		"Auth":           hh.auth.URL,
+		"AuthHost":       strings.TrimPrefix(hh.auth.URL, "http://"),
 	})
 	if err != nil {
 		return err

@@ -44,6 +44,7 @@ func main() {
 func run() error {
 	gopath := flag.String("gopath", "", "a GOPATH holding src/github.com/sessionjwt/sessionjwt (scripts/layout-plugin.sh)")
 	cookie := flag.String("cookie", "", "the Cookie header every request carries")
+	authorization := flag.String("authorization", "", "the Authorization header every request carries (an API client's token)")
 	n := flag.Int("n", 100000, "requests")
 	c := flag.Int("c", 1, "goroutines sending the requests at once (each its own request and recorder)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured requests to this file")
@@ -81,12 +82,21 @@ func run() error {
 	}
 	handler := out[0].Interface().(http.Handler)
 
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.Header.Set("Cookie", *cookie)
+	newRequest := func() *http.Request {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if *cookie != "" {
+			req.Header.Set("Cookie", *cookie)
+		}
+		if *authorization != "" {
+			req.Header.Set("Authorization", *authorization)
+		}
+		return req
+	}
+	req := newRequest()
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req) // the first request verifies the cookie and fills what the plugin remembers
 	if rec.Code != http.StatusOK || req.Header.Get("Authorization") == "" {
-		return fmt.Errorf("the plugin did not forward the request with a JWT: status %d", rec.Code)
+		return fmt.Errorf("the plugin did not forward the request with a JWT: status %d, %s", rec.Code, rec.Body.String())
 	}
 
 	if *cpuProfile != "" {
@@ -109,8 +119,7 @@ func run() error {
 	total := *n / *c * *c
 	reqs := make([]*http.Request, *c)
 	for g := range reqs {
-		reqs[g] = httptest.NewRequest(http.MethodGet, "/", nil)
-		reqs[g].Header.Set("Cookie", *cookie)
+		reqs[g] = newRequest()
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
