@@ -42,7 +42,11 @@ func buildSessionJWT(c *Config, next http.Handler, name string) (*SessionJWT, er
 	if err != nil {
 		return nil, err
 	}
-	g, err := newGate(c, next, header, refresh)
+	authz, err := newAuthorizer(&c.Authorize, header, name)
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGate(c, next, header, refresh, authz)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +59,11 @@ func buildSessionJWT(c *Config, next http.Handler, name string) (*SessionJWT, er
 		return nil, errors.New("existingAuthorization keep needs a way to judge the client's Authorization: " +
 			"jwt keys, bearerKeyPrefix, or unauthenticated pass")
 	}
-	spoofable, err := spoofableHeaders(header, g.claimHeaders)
+	identity := ""
+	if authz != nil {
+		identity = authz.identity
+	}
+	spoofable, err := spoofableHeaders(header, g.claimHeaders, identity)
 	if err != nil {
 		return nil, err
 	}

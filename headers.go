@@ -45,10 +45,11 @@ func headerSpellings(key, name string) ([]string, error) {
 	return out, nil
 }
 
-// spoofableHeaders lists what ServeHTTP deletes from every request: every spelling of each claim header,
-// and every spelling of headerName but its canonical one, which the unauthenticated policy and the swap
-// deal with. nil when there is nothing to delete (headerName Authorization, no claim headers).
-func spoofableHeaders(header string, claimHeaders []claimHeader) ([]string, error) {
+// spoofableHeaders lists what ServeHTTP deletes from every request: every spelling of each claim header
+// and of authorize.identityHeader, and every spelling of headerName but its canonical one, which the
+// unauthenticated policy and the swap deal with. nil when there is nothing to delete (headerName
+// Authorization, no claim headers, no identity header).
+func spoofableHeaders(header string, claimHeaders []claimHeader, identityHeader string) ([]string, error) {
 	var out []string
 	spellings, err := headerSpellings("headerName", header)
 	if err != nil {
@@ -61,6 +62,13 @@ func spoofableHeaders(header string, claimHeaders []claimHeader) ([]string, erro
 	}
 	for _, ch := range claimHeaders {
 		spellings, err := headerSpellings("claimHeaders "+ch.claim, ch.header)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, spellings...)
+	}
+	if identityHeader != "" {
+		spellings, err := headerSpellings("authorize.identityHeader", identityHeader)
 		if err != nil {
 			return nil, err
 		}

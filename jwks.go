@@ -211,10 +211,10 @@ func fetchJWKS(c *jwksCache, timeout time.Duration, done chan struct{}) {
 	}
 	c.inFlight = nil
 	c.mu.Unlock()
-	close(done)
-	if err != nil {
+	if err != nil { // before waking the waiting requests, so that the line precedes their answers
 		logf("jwt: fetching the JWKS at %s failed, keeping the keys at hand: %v", c.url, err)
 	}
+	close(done)
 }
 
 // discoverJWKS reads an issuer's discovery document at address and returns its jwks_uri. The document must

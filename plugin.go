@@ -66,6 +66,41 @@ type Config struct {
 	CacheTTL          string   `json:"cacheTTL,omitempty"`
 	CacheSize         int      `json:"cacheSize,omitempty"`
 	CacheInvalidation string   `json:"cacheInvalidation,omitempty"`
+
+	Authorize AuthorizeConfig `json:"authorize,omitempty"`
+}
+
+// AuthorizeConfig is the authorize block: every request the middleware would forward is first allowed by
+// a tinyauth service, for an action on a resource (authorize.go). It is on when it names an endpoint (or
+// bypass).
+type AuthorizeConfig struct {
+	Endpoint            string          `json:"endpoint,omitempty"`
+	Service             string          `json:"service,omitempty"`
+	AccessKeyID         string          `json:"accessKeyId,omitempty"`
+	SecretAccessKey     string          `json:"secretAccessKey,omitempty"`
+	SecretAccessKeyFile string          `json:"secretAccessKeyFile,omitempty"`
+	Partition           string          `json:"partition,omitempty"`
+	Region              string          `json:"region,omitempty"`
+	CAFile              string          `json:"caFile,omitempty"`
+	Timeout             string          `json:"timeout,omitempty"`
+	Action              string          `json:"action,omitempty"`
+	Resource            string          `json:"resource,omitempty"`
+	Rules               []AuthorizeRule `json:"rules,omitempty"`
+	Headers             []string        `json:"headers,omitempty"`
+	SendAuthorization   string          `json:"sendAuthorization,omitempty"`
+	IdentityHeader      string          `json:"identityHeader,omitempty"`
+	Failure             string          `json:"failure,omitempty"`
+	CacheTTL            string          `json:"cacheTTL,omitempty"`
+	CacheSize           int             `json:"cacheSize,omitempty"`
+	Bypass              bool            `json:"bypass,omitempty"`
+}
+
+// AuthorizeRule picks the action and resource of the requests whose method and path it matches.
+type AuthorizeRule struct {
+	Methods  []string `json:"methods,omitempty"`
+	Path     string   `json:"path,omitempty"`
+	Action   string   `json:"action,omitempty"`
+	Resource string   `json:"resource,omitempty"`
 }
 
 // JWTConfig is the jwt block: verification of JWTs that clients present in Authorization, and
@@ -154,6 +189,17 @@ func CreateConfig() *Config {
 		CacheTTL:          "1m",
 		CacheSize:         10000,
 		CacheInvalidation: invalidationTracking,
+		Authorize: AuthorizeConfig{
+			Partition:         "tinyauth",
+			Region:            "default",
+			Timeout:           "1s",
+			Rules:             []AuthorizeRule{},
+			Headers:           []string{},
+			SendAuthorization: sendClientAuthorization,
+			Failure:           policyReject,
+			CacheTTL:          "0s",
+			CacheSize:         10000,
+		},
 	}
 }
 

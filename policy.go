@@ -30,8 +30,9 @@ type gate struct {
 	requirements    requirements
 	hasRequirements bool
 	claimHeaders    []claimHeader
-	refresh         *refresher // nil: no session refresh
-	checksClaims    bool       // any of requirements, claimHeaders and refresh: see checkClaims
+	refresh         *refresher  // nil: no session refresh
+	authorizer      *authorizer // nil: no delegated authorization (authorize.go)
+	checksClaims    bool        // any of requirements, claimHeaders, refresh and authorizer: see checkClaims
 }
 
 // forwardedHeader validates headerName and headerType: the canonical header the JWT goes in, and what
@@ -52,7 +53,7 @@ func forwardedHeader(c *Config) (string, string, error) {
 
 // newGate validates the policy keys (unauthenticated, redisFailure, preflight, publicPaths, loginURL,
 // loginParam, realm) and the requirements and claim headers.
-func newGate(c *Config, next http.Handler, header string, refresh *refresher) (*gate, error) {
+func newGate(c *Config, next http.Handler, header string, refresh *refresher, authz *authorizer) (*gate, error) {
 	switch c.Unauthenticated {
 	case policyPass, policyStrip, policyReject, policyLogin:
 	default:
@@ -117,7 +118,8 @@ func newGate(c *Config, next http.Handler, header string, refresh *refresher) (*
 		hasRequirements:    hasRequirements,
 		claimHeaders:       claimHeaders,
 		refresh:            refresh,
-		checksClaims:       hasRequirements || claimHeaders != nil || refresh != nil,
+		authorizer:         authz,
+		checksClaims:       hasRequirements || claimHeaders != nil || refresh != nil || authz != nil,
 	}, nil
 }
 
@@ -141,6 +143,10 @@ func checkClaims(g *gate, rw http.ResponseWriter, req *http.Request, s *session,
 			forbidden(rw, g.realm, g.requirements, d)
 			return false
 		}
+	}
+	// Before the claim headers: tinyauth is asked with the client's headers, not the gateway's.
+	if g.authorizer != nil && !authorizeRequest(g.authorizer, g, rw, req, s) {
+		return false
 	}
 	if g.claimHeaders != nil {
 		setClaimHeaders(req.Header, g.claimHeaders, s.claims)
@@ -184,6 +190,10 @@ func serveStoreFailure(g *gate, rw http.ResponseWriter, req *http.Request) {
 
 // serveUnauthenticated applies the unauthenticated policy to a request without valid credentials.
 func serveUnauthenticated(g *gate, rw http.ResponseWriter, req *http.Request) {
+	if g.authorizer != nil && (g.unauthenticated == policyPass || g.unauthenticated == policyStrip) &&
+		!authorizeRequest(g.authorizer, g, rw, req, nil) {
+		return // tinyauth may know callers the gateway does not (its own cookie, access keys)
+	}
 	switch g.unauthenticated {
 	case policyPass:
 	case policyStrip:

@@ -12,6 +12,9 @@
 #   7. Traefik + sessionjwt verifying a client's RS256 JWT (no session): one token repeated, as API clients
 #      send it (remembered once verified: the header-only floor is its ceiling), and
 #   7b. a token refused every time (verified in full, 401),
+#   8. Traefik + sessionjwt as configured by default, every request also authorized by a tinyauth stand-in
+#      (bench/tinyauth: compiled, allows everyone), and
+#   8b. the same with the decision cache (authorize.cacheTTL 10s),
 # in interleaved rounds, then the revocation delay (a cached session deleted from Redis: how long until it is
 # refused, in one Traefik and in two, by the e2e tests) and Sentinel and Cluster failovers under load
 # (e2e/ha_test.go), and writes the medians to BENCHMARKS.md, followed by the request path under Yaegi
@@ -42,13 +45,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port); api_port=$(free_port)
+backend_port=$(free_port); fa_port=$(free_port); web_port=$(free_port); api_port=$(free_port); ta_port=$(free_port)
 secret=bench-secret
 
 scripts/test-servers.sh start-plain "$run/redis" >/dev/null
 . "$run/redis/env"
 redis_port=${SESSIONJWT_TEST_REDIS##*:}
-(cd bench && go build -o "$run/backend" ./backend && go build -o "$run/forwardauth" ./forwardauth)
+(cd bench && go build -o "$run/backend" ./backend && go build -o "$run/forwardauth" ./forwardauth && go build -o "$run/tinyauth" ./tinyauth)
+"$run/tinyauth" -addr "127.0.0.1:$ta_port" 2>"$run/tinyauth.log" &
+pids+=($!)
 "$run/backend" -addr "127.0.0.1:$backend_port" 2>"$run/backend.log" &
 pids+=($!)
 "$run/forwardauth" -addr "127.0.0.1:$fa_port" -redis "127.0.0.1:$redis_port" -secret "$secret" 2>"$run/forwardauth.log" &
@@ -140,6 +145,14 @@ http:
       rule: PathPrefix(\`/jwt\`)
       service: backend
       middlewares: [jwt]
+    delegated:
+      rule: PathPrefix(\`/delegated\`)
+      service: backend
+      middlewares: [delegated]
+    delegatedcached:
+      rule: PathPrefix(\`/delegatedcached\`)
+      service: backend
+      middlewares: [delegatedcached]
   middlewares:
     sessionjwt:
       plugin:
@@ -162,6 +175,29 @@ http:
             publicKeyFiles: [$run/rs256.pub]
             issuers: [https://idp.bench]
             algorithms: [RS256]
+    delegated:
+      plugin:
+        sessionjwt:
+          secretKey: $secret
+          redisURL: redis://127.0.0.1:$redis_port/0
+          authorize:
+            endpoint: http://127.0.0.1:$ta_port/
+            service: bench
+            accessKeyId: bench
+            secretAccessKey: bench-secret
+            action: AccessWebInterface
+    delegatedcached:
+      plugin:
+        sessionjwt:
+          secretKey: $secret
+          redisURL: redis://127.0.0.1:$redis_port/0
+          authorize:
+            endpoint: http://127.0.0.1:$ta_port/
+            service: bench
+            accessKeyId: bench
+            secretAccessKey: bench-secret
+            action: AccessWebInterface
+            cacheTTL: 10s
     floor:
       plugin:
         floor:
@@ -189,7 +225,7 @@ for _ in $(seq 300); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/bare" || true)" = 200 ] && break; sleep 0.2
 done
 # Each setup must really do the swap before it is measured.
-for setup in sessionjwt forwardauth cached mix floor getfloor; do
+for setup in sessionjwt forwardauth cached mix floor getfloor delegated delegatedcached; do
   out=$(curl -s --cookie "session_uuid=$cookie" "$base/$setup")
   [ "$out" = authorized ] || { echo "bench: $setup did not forward the JWT (got '$out')"; cat "$run/traefik.log"; exit 1; }
 done
@@ -231,14 +267,14 @@ measure() { # setup round
   tail -n 1 "$results"
 }
 echo "bench: warming up"
-for setup in bare sessionjwt forwardauth cached floor getfloor; do
+for setup in bare sessionjwt forwardauth cached floor getfloor delegated delegatedcached; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Cookie: session_uuid=$cookie" "$base/$setup" >/dev/null
 done
 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$run/mix.lua" "$base/mix" >/dev/null
 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $jwt_valid" "$base/jwt" >/dev/null
 echo -e "setup\tround\treq/s\tp50 ms\tp99 ms\tnon-2xx\tTraefik CPU us/request"
 for round in $(seq "$ROUNDS"); do
-  for setup in bare sessionjwt forwardauth cached mix floor getfloor jwt jwtrefused; do measure "$setup" "$round"; done
+  for setup in bare sessionjwt forwardauth cached mix floor getfloor jwt jwtrefused delegated delegatedcached; do measure "$setup" "$round"; done
 done
 
 revocation="$run/revocation.txt"
@@ -293,8 +329,10 @@ names = {"bare": "1. bare Traefik (the ceiling)", "sessionjwt": "2. Traefik + se
          "floor": "5. Traefik + a Yaegi plugin that only sets the header (bench/floorplugin)",
          "getfloor": "6. Traefik + a Yaegi plugin that only reads the JWT from Redis and sets it (bench/floorplugin)",
          "jwt": "7. Traefik + sessionjwt, a client's RS256 JWT (no session), the same token repeated",
-         "jwtrefused": "7b. the same, a token refused every time (401, verified in full)"}
-for s in ["bare", "sessionjwt", "forwardauth", "cached", "mix", "floor", "getfloor", "jwt", "jwtrefused"]:
+         "jwtrefused": "7b. the same, a token refused every time (401, verified in full)",
+         "delegated": "8. Traefik + sessionjwt as configured by default, every request authorized by tinyauth (bench/tinyauth)",
+         "delegatedcached": "8b. the same with the decision cache (authorize.cacheTTL 10s)"}
+for s in ["bare", "sessionjwt", "forwardauth", "cached", "mix", "floor", "getfloor", "jwt", "jwtrefused", "delegated", "delegatedcached"]:
     r, p50, p99, us = med[s]
     lines.append("| %s | %.0f | %.2f ms | %.2f ms | %d | %.0f us |" % (names[s], r, p50, p99, bad[s], us))
 lines.append("")
@@ -321,6 +359,11 @@ lines.append("- a repeated valid RS256 token / the header-only floor: **%.2fx** 
              "**%.0f us** of Traefik CPU per request (the full verification, which no memory may skip)"
              % (med["jwt"][0] / med["floor"][0], rounds("jwt", "floor"), 100 * (med["jwt"][3] / med["floor"][3] - 1),
                 med["jwtrefused"][0] / med["bare"][0], med["jwtrefused"][3]))
+lines.append("- delegated authorization: asking tinyauth on every request **%.2fx** the same middleware without it (row 4; "
+             "rounds %s), **%+.0f us** of Traefik CPU per request (the stand-in's own CPU not counted); with the decision "
+             "cache **%.2fx** row 4 (rounds %s)"
+             % (med["delegated"][0] / med["cached"][0], rounds("delegated", "cached"), med["delegated"][3] - med["cached"][3],
+                med["delegatedcached"][0] / med["cached"][0], rounds("delegatedcached", "cached")))
 lines.append("- revocation delay (a cached session deleted from Redis by another client, until the next request is "
              "refused; e2e/invalidation_test.go through the same Traefik build, target p99 under 20 ms):")
 for l in open(revocation).read().splitlines():

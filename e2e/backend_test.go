@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -88,6 +89,10 @@ func authHandler() http.Handler {
 				base64.RawURLEncoding.EncodeToString(oidcPublic))
 			return
 		}
+		if strings.HasPrefix(req.URL.Path, "/tinyauth") {
+			tinyauth(rw, req)
+			return
+		}
 		authMu.Lock()
 		authCalls = append(authCalls, req.Method+" "+req.URL.Path+" "+req.Header.Get("Authorization"))
 		authMu.Unlock()
@@ -120,3 +125,72 @@ func edToken(key ed25519.PrivateKey, kid, claims string) string {
 	input := enc.EncodeToString([]byte(`{"alg":"EdDSA","kid":"`+kid+`"}`)) + "." + enc.EncodeToString([]byte(claims))
 	return input + "." + enc.EncodeToString(ed25519.Sign(key, []byte(input)))
 }
+
+// tinyauth answers authorize-by-token as the tinyauth server does, under /tinyauth/ (and fails as asked
+// under /tinyauth-slow/ and /tinyauth-garbage/): the gateway's Basic credentials, a body of exactly
+// permit, headers and context, the caller identified by its tinysess cookie among the headers.
+func tinyauth(rw http.ResponseWriter, req *http.Request) {
+	authMu.Lock()
+	tinyauthCalls++
+	authMu.Unlock()
+	switch {
+	case strings.HasPrefix(req.URL.Path, "/tinyauth-slow/"):
+		time.Sleep(3 * time.Second)
+	case strings.HasPrefix(req.URL.Path, "/tinyauth-garbage/"):
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(rw, "<html>Internal Server Error</html>")
+		return
+	}
+	answer := func(status int, body string) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(status)
+		fmt.Fprint(rw, body)
+	}
+	user, pass, ok := req.BasicAuth()
+	if req.URL.Path != "/tinyauth/api/v1/services/apples/authorize-by-token" || req.Method != http.MethodPost ||
+		!ok || user != "gatekeeper" || pass != "keymaster" || req.Header.Get("Cookie") != "" {
+		answer(http.StatusUnauthorized, `{"errors": {"authorization": "InvalidSignature"}}`)
+		return
+	}
+	var body struct {
+		Permit  map[string][]string `json:"permit"`
+		Headers [][]string          `json:"headers"`
+		Context map[string]string   `json:"context"`
+	}
+	var keys map[string]json.RawMessage
+	raw, _ := io.ReadAll(req.Body)
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 3 || json.Unmarshal(raw, &body) != nil ||
+		len(body.Permit) != 1 || body.Context["SourceIp"] == "" || body.Context["RequestDateTime"] == "" {
+		answer(http.StatusBadRequest, `{"errors": {"body": "malformed"}}`)
+		return
+	}
+	caller := ""
+	for _, h := range body.Headers {
+		if len(h) == 2 && h[0] == "Cookie" {
+			for _, c := range strings.Split(h[1], ";") {
+				if name, value, _ := strings.Cut(strings.TrimSpace(c), "="); name == "tinysess" {
+					caller = value
+				}
+			}
+		}
+	}
+	for action, arns := range body.Permit {
+		switch {
+		case caller != "alice" && caller != "bob":
+			answer(http.StatusOK, `{"Authorized": false, "ErrorCode": "NoSuchKey", "Permitted": {}, "NotPermitted": {}}`)
+		case caller == "alice" && len(arns) == 1 && tinyauthPermits[action+" "+arns[0]]:
+			answer(http.StatusOK, `{"Authorized": true, "Identity": "alice", "Permitted": {}, "NotPermitted": {}}`)
+		default:
+			answer(http.StatusOK, `{"Authorized": false, "ErrorCode": "NotPermitted", "Permitted": {}, "NotPermitted": {}}`)
+		}
+	}
+}
+
+// What alice may do; bob is known and may do nothing.
+var tinyauthPermits = map[string]bool{
+	"GetApple arn:tinyauth:apples:default::apples/fred": true,
+	"AccessWebInterface arn:tinyauth:apples:default::":  true,
+}
+
+var tinyauthCalls int

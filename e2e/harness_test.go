@@ -444,6 +444,87 @@ http:
                 issuer: {{.Auth}}/oidc
               liar: # its discovery document names oidc's issuer
                 issuer: {{.Auth}}/liar
+    sj-ta-api:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: pass
+          authorize:
+            endpoint: {{.Auth}}/tinyauth/
+            service: apples
+            accessKeyId: gatekeeper
+            secretAccessKey: keymaster
+            timeout: 300ms
+            identityHeader: X-Identity
+            rules:
+              - methods: [GET]
+                path: /ta-api/apples/{name}
+                action: GetApple
+                resource: apples/{name}
+    sj-ta-ui:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          redisTimeout: 300ms
+          redisPoolSize: 4
+          unauthenticated: login
+          loginURL: /ta-ui/login
+          authorize:
+            endpoint: {{.Auth}}/tinyauth/
+            service: apples
+            accessKeyId: gatekeeper
+            secretAccessKey: keymaster
+            action: AccessWebInterface
+    sj-ta-down:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          unauthenticated: pass
+          authorize:
+            endpoint: http://127.0.0.1:{{.DeadPort}}/
+            service: apples
+            accessKeyId: gatekeeper
+            secretAccessKey: keymaster
+            action: AccessWebInterface
+    sj-ta-slow:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          unauthenticated: pass
+          authorize:
+            endpoint: {{.Auth}}/tinyauth-slow/
+            service: apples
+            accessKeyId: gatekeeper
+            secretAccessKey: keymaster
+            timeout: 300ms
+            action: AccessWebInterface
+    sj-ta-garbage:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          unauthenticated: pass
+          authorize:
+            endpoint: {{.Auth}}/tinyauth-garbage/
+            service: apples
+            accessKeyId: gatekeeper
+            secretAccessKey: keymaster
+            action: AccessWebInterface
+    sj-ta-bypass:
+      plugin:
+        sessionjwt:
+          secretKey: {{.Secret}}
+          redisURL: {{.Redis}}
+          unauthenticated: pass
+          authorize:
+            bypass: true
+            identityHeader: X-Identity
     sj-reload:
       plugin:
         sessionjwt:
@@ -481,12 +562,13 @@ func (hh *harness) writeDynamic() error {
 	err := dynamicTemplate.Execute(&b, map[string]interface{}{
 		"Generation": hh.generation,
 		"Routers": []string{"pass", "strip", "reject", "other", "down-reject", "down-pass", "api", "ui", "refresh", "cached", "tracked",
-			"tokens", "idp", "providers", "reload", "bad"},
+			"tokens", "idp", "providers", "ta-api", "ta-ui", "ta-down", "ta-slow", "ta-garbage", "ta-bypass", "reload", "bad"},
 		"Policies":       []string{"pass", "strip", "reject"}, // the unauthenticated policies, one middleware each
 		"Secret":         secret,
 		"OtherSecret":    otherSecret,
 		"Redis":          "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/0",
 		"DeadRedis":      "redis://127.0.0.1:" + strconv.Itoa(hh.deadRedisPort) + "/0",
+		"DeadPort":       hh.deadRedisPort, // nothing listens there
 		"ReloadRedis":    "redis://127.0.0.1:" + strconv.Itoa(hh.redisPort) + "/" + strconv.Itoa(reloadDB),
 		"ReloadTimeout":  hh.reloadTimeout,
 		"ReloadPoolSize": hh.reloadPoolSize,

@@ -24,6 +24,8 @@ var fileKeys = map[string]string{
 	"redisCAFile":               "certificate",
 	"hmacSecretFile":            "secret", // under jwt
 	"publicKeyFiles":            "certificate",
+	"secretAccessKeyFile":       "secret", // under authorize
+	"caFile":                    "certificate",
 }
 
 // withFiles returns a copy of conf whose file keys name files in dir holding what each key needs: the
@@ -40,9 +42,11 @@ func withFiles(conf map[string]any, dir string) (map[string]any, error) {
 	if err := rewriteFiles(out, dir); err != nil {
 		return nil, err
 	}
-	if jwt, ok := out["jwt"].(map[string]any); ok {
-		if err := rewriteFiles(jwt, dir); err != nil {
-			return nil, err
+	for _, block := range []string{"jwt", "authorize"} {
+		if nested, ok := out[block].(map[string]any); ok {
+			if err := rewriteFiles(nested, dir); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
