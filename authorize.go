@@ -37,17 +37,18 @@ type authorizer struct {
 	timeout    time.Duration
 	client     *http.Client
 	rules      []authorizeRule
-	action     string         // for requests no rule matches; "": those are not permitted
-	resource   []resourcePart // its resource
-	headers    []string       // canonical names of the client headers sent; nil: all
-	sendJWT    bool           // sendAuthorization jwt: headerName as the backend gets it, not the client's
-	jwtHeader  string         // headerName, canonical
-	identity   string         // canonical identityHeader; "": not forwarded
-	failOpen   bool           // failure unauthorized: an unreachable service answers as a refusal
-	bypass     bool           // everything is authorized, nothing asked (development)
-	decisions  *decisionCache // nil: every request asks
-	name       string         // the middleware, for log lines
-	lastOutage int64          // Unix nanoseconds of the last outage line (atomic), to keep the log readable
+	action     string          // for requests no rule matches; "": those are not permitted
+	fixedARN   string          // its resource
+	headers    []string        // canonical names of the client headers sent; nil: all
+	sendJWT    bool            // sendAuthorization jwt: headerName as the backend gets it, not the client's
+	keyExclude map[string]bool // what decisionKey leaves out of the client's headers: headerName under sendJWT
+	jwtHeader  string          // headerName, canonical
+	identity   string          // canonical identityHeader; "": not forwarded
+	failOpen   bool            // failure unauthorized: an unreachable service answers as a refusal
+	bypass     bool            // everything is authorized, nothing asked (development)
+	decisions  *decisionCache  // nil: every request asks
+	name       string          // the middleware, for log lines
+	lastOutage int64           // Unix nanoseconds of the last outage line (atomic), to keep the log readable
 }
 
 // Values of authorize.sendAuthorization.
@@ -157,6 +158,7 @@ func newAuthorizer(c *AuthorizeConfig, jwtHeader, name string) (*authorizer, err
 	case sendClientAuthorization:
 	case sendJWTAuthorization:
 		a.sendJWT = true
+		a.keyExclude = map[string]bool{jwtHeader: true}
 	default:
 		return nil, fmt.Errorf("authorize.sendAuthorization %q is not one of client, jwt", c.SendAuthorization)
 	}
@@ -207,7 +209,7 @@ func setAuthorizeMapping(a *authorizer, c *AuthorizeConfig) error {
 		return err
 	}
 	a.action = c.Action
-	a.resource = resource
+	a.fixedARN = a.arnBase + buildResource(resource, nil)
 	return nil
 }
 
@@ -361,71 +363,87 @@ func authorizeClient(caFile, scheme string) (*http.Client, error) {
 
 // authorizeRequest asks whether the caller of req may go on (s: its session or token, nil when
 // unauthenticated), and answers the request itself when not. It reports whether the request may be
-// forwarded; the identity header is then set.
+// forwarded; the identity header is then set. It and the functions it calls on a decision cache hit are
+// kept short: under Yaegi a call pays for every expression in the called function (docs/yaegi.md).
 func authorizeRequest(a *authorizer, g *gate, rw http.ResponseWriter, req *http.Request, s *session) bool {
 	if a.bypass || exempt(g, req) {
 		return true
 	}
-	action, arn, status := requestPermission(a, req)
-	if status != 0 {
-		if status == http.StatusBadRequest {
-			writeError(rw, status, bodyInvalidPath)
-		} else {
-			writeError(rw, status, bodyNotPermitted)
-		}
-		return false
-	}
-	d := askTinyauth(a, req, s, action, arn)
-	switch d.verdict {
-	case verdictAllowed:
-		if a.identity != "" {
-			delete(req.Header, a.identity)
-			if headerSafe(d.identity) {
-				req.Header[a.identity] = []string{d.identity}
-			}
-		}
-		return true
-	case verdictNotPermitted:
-		writeError(rw, http.StatusForbidden, bodyNotPermitted)
-		return false
-	case verdictUnauthenticated:
-		refuse(g, rw, req)
-		return false
-	}
-	if a.failOpen {
-		refuse(g, rw, req)
+	var d decision
+	if a.rules != nil {
+		d = decideByRules(a, req, s)
 	} else {
-		writeError(rw, http.StatusServiceUnavailable, bodyAuthzUnavailable)
+		d = askTinyauth(a, req, s, a.action, a.fixedARN)
 	}
-	return false
+	if d.verdict != verdictAllowed {
+		answerRefusal(a, g, rw, req, d.verdict)
+		return false
+	}
+	if a.identity != "" {
+		setIdentity(req.Header, a.identity, d.identity)
+	}
+	return true
 }
 
-// requestPermission is the action and resource ARN req needs: the first rule matching its method and
-// path, else the fixed action. A path with more than one reading (see publicPaths.match) picks no rule
-// and is refused (400) when there are rules, so that no spelling of a path is judged by another's rule.
-// A request nothing maps is not permitted (403).
-func requestPermission(a *authorizer, req *http.Request) (string, string, int) {
-	if len(a.rules) > 0 {
-		p := req.URL.Path
-		if req.URL.RawPath != "" || p == "" || strings.ContainsAny(p, notCanonical) ||
-			(cleanPath(p) != p && cleanPath(p)+"/" != p) {
-			return "", "", http.StatusBadRequest
+func decideByRules(a *authorizer, req *http.Request, s *session) decision {
+	action, arn, verdict := requestPermission(a, req)
+	if verdict != verdictAllowed {
+		return decision{verdict: verdict}
+	}
+	return askTinyauth(a, req, s, action, arn)
+}
+
+// setIdentity puts tinyauth's name for the caller in the identity header (whose client copies were
+// deleted on entry); a value that is not a plain header value is left out.
+func setIdentity(h http.Header, name, identity string) {
+	delete(h, name)
+	if headerSafe(identity) {
+		h[name] = []string{identity}
+	}
+}
+
+// answerRefusal answers a request tinyauth (or the rules) did not allow.
+func answerRefusal(a *authorizer, g *gate, rw http.ResponseWriter, req *http.Request, verdict int) {
+	switch verdict {
+	case verdictInvalidPath:
+		writeError(rw, http.StatusBadRequest, bodyInvalidPath)
+	case verdictNotPermitted:
+		writeError(rw, http.StatusForbidden, bodyNotPermitted)
+	case verdictUnauthenticated:
+		refuse(g, rw, req)
+	default: // verdictFailed
+		if a.failOpen {
+			refuse(g, rw, req)
+		} else {
+			writeError(rw, http.StatusServiceUnavailable, bodyAuthzUnavailable)
 		}
-		segments := strings.Split(p[1:], "/")
-		for i := range a.rules {
-			r := &a.rules[i]
-			if r.methods != nil && !r.methods[req.Method] {
-				continue
-			}
-			if values, ok := matchSegments(r.segments, segments); ok {
-				return r.action, a.arnBase + buildResource(r.resource, values), 0
-			}
+	}
+}
+
+// requestPermission is the action and resource ARN req needs under the rules: the first rule matching its
+// method and path, else the fixed action. A path with more than one reading (see publicPaths.match)
+// picks no rule and is refused (verdictInvalidPath), so that no spelling of a path is judged by another's
+// rule. A request nothing maps is not permitted.
+func requestPermission(a *authorizer, req *http.Request) (string, string, int) {
+	p := req.URL.Path
+	if req.URL.RawPath != "" || p == "" || strings.ContainsAny(p, notCanonical) ||
+		(cleanPath(p) != p && cleanPath(p)+"/" != p) {
+		return "", "", verdictInvalidPath
+	}
+	segments := strings.Split(p[1:], "/")
+	for i := range a.rules {
+		r := &a.rules[i]
+		if r.methods != nil && !r.methods[req.Method] {
+			continue
+		}
+		if values, ok := matchSegments(r.segments, segments); ok {
+			return r.action, a.arnBase + buildResource(r.resource, values), verdictAllowed
 		}
 	}
 	if a.action == "" {
-		return "", "", http.StatusForbidden
+		return "", "", verdictNotPermitted
 	}
-	return a.action, a.arnBase + buildResource(a.resource, nil), 0
+	return a.action, a.fixedARN, verdictAllowed
 }
 
 // matchSegments matches a path's segments against a rule's, returning the parameters' values.
@@ -481,29 +499,61 @@ type decision struct {
 const (
 	verdictFailed          = iota // no usable answer: the failure policy decides
 	verdictAllowed                // Authorized: true
-	verdictNotPermitted           // a known caller without the permission: 403
+	verdictNotPermitted           // a known caller without the permission (or a request no rule maps): 403
 	verdictUnauthenticated        // tinyauth does not know the caller: 401 (or the login page)
+	verdictInvalidPath            // a path with more than one reading, under rules: 400
 )
 
 // maxAuthorizeKey bounds what the decision cache keys on (a question bigger than this is not cached).
 const maxAuthorizeKey = 16 << 10
 
-// askTinyauth asks the service (or the decision cache) about action on arn for req's caller.
+// askTinyauth asks the decision cache, then the service, about action on arn for req's caller.
 func askTinyauth(a *authorizer, req *http.Request, s *session, action, arn string) decision {
-	permit, _ := json.Marshal(map[string][]string{action: []string{arn}})
-	headers, _ := json.Marshal(callerHeaders(a, req, s))
+	c := a.decisions
+	if c == nil {
+		return askService(a, req, s, action, arn, "")
+	}
+	key := decisionKey(a, req, s, action, arn)
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	d, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && now < d.expires {
+		return d
+	}
+	return askService(a, req, s, action, arn, key)
+}
+
+// askService posts the question, and remembers the decision under key when there is a decision cache.
+func askService(a *authorizer, req *http.Request, s *session, action, arn, key string) decision {
+	now := time.Now()
+	d := callTinyauth(a, req.Context(), question(a, req, s, action, arn, now))
+	if key != "" && d.verdict != verdictFailed && len(key) <= maxAuthorizeKey {
+		storeDecision(a.decisions, key, d, now.UnixNano())
+	}
+	return d
+}
+
+// clientIP is the address the request came from (Traefik's connection to the client).
+func clientIP(req *http.Request) string {
 	ip, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
-		ip = req.RemoteAddr
+		return req.RemoteAddr
 	}
-	key := string(permit) + "\x00" + string(headers) + "\x00" + ip
-	now := time.Now()
-	cache := a.decisions
-	if cache != nil {
-		if d, ok := cachedDecision(cache, key, now.UnixNano()); ok {
-			return d
+	return ip
+}
+
+// question is the body of authorize-by-token: exactly permit, headers and context.
+func question(a *authorizer, req *http.Request, s *session, action, arn string, now time.Time) []byte {
+	ip := clientIP(req)
+	pairs := [][]string{}
+	for _, name := range sentHeaderNames(a, req, s) {
+		for _, v := range sentHeaderValues(a, req, s, name) {
+			pairs = append(pairs, []string{name, v})
 		}
 	}
+	permit, _ := json.Marshal(map[string][]string{action: []string{arn}})
+	headers, _ := json.Marshal(pairs)
 	facts, _ := json.Marshal(map[string]string{"SourceIp": ip, "RequestDateTime": now.UTC().Format("2006-01-02T15:04:05Z")})
 	var body bytes.Buffer
 	body.WriteString(`{"permit":`)
@@ -513,41 +563,60 @@ func askTinyauth(a *authorizer, req *http.Request, s *session, action, arn strin
 	body.WriteString(`,"context":`)
 	body.Write(facts)
 	body.WriteString(`}`)
-	d := callTinyauth(a, req.Context(), body.Bytes())
-	if cache != nil && d.verdict != verdictFailed && len(key) <= maxAuthorizeKey {
-		storeDecision(cache, key, d, now.UnixNano())
-	}
-	return d
+	return body.Bytes()
 }
 
-// callerHeaders are the client's headers as tinyauth identifies the caller from them: name and value
-// pairs in name order (authorize.headers only, when set). With sendAuthorization jwt, headerName carries
-// the JWT the backend gets instead of what the client sent.
-func callerHeaders(a *authorizer, req *http.Request, s *session) [][]string {
-	names := a.headers
-	if names == nil {
-		for name := range req.Header {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+// decisionKey is everything a question holds but its time, in one compiled call where it can (a cache
+// hit should cost little under Yaegi): the action, the resource, the client's address and the headers
+// sent, as http.Header.Write spells them (sorted; values cannot hold CR or LF, so nothing is ambiguous).
+func decisionKey(a *authorizer, req *http.Request, s *session, action, arn string) string {
+	ip := req.RemoteAddr
+	if i := strings.LastIndexByte(ip, ':'); i >= 0 {
+		ip = ip[:i]
 	}
-	pairs := [][]string{}
-	for _, name := range names {
-		values := req.Header[name]
-		if a.sendJWT && name == a.jwtHeader {
-			values = nil
-			if s != nil {
-				values = []string{s.authorization}
-			}
+	var b strings.Builder
+	b.WriteString(action + "\x00" + arn + "\x00" + ip + "\x00")
+	if a.headers != nil {
+		for _, name := range a.headers {
+			b.WriteString(name + ": " + strings.Join(sentHeaderValues(a, req, s, name), "\x01") + "\r\n")
 		}
-		for _, v := range values {
-			pairs = append(pairs, []string{name, v})
+		return b.String()
+	}
+	req.Header.WriteSubset(&b, a.keyExclude)
+	if a.sendJWT && s != nil {
+		b.WriteString(a.jwtHeader + ": " + s.authorization + "\r\n")
+	}
+	return b.String()
+}
+
+// sentHeaderNames are the names of the client headers tinyauth identifies the caller from, in order:
+// authorize.headers, or all of them. With sendAuthorization jwt, headerName is among them when the
+// request has a JWT to send.
+func sentHeaderNames(a *authorizer, req *http.Request, s *session) []string {
+	if a.headers != nil {
+		return a.headers
+	}
+	names := make([]string, 0, len(req.Header)+1)
+	for name := range req.Header {
+		names = append(names, name)
+	}
+	if a.sendJWT && s != nil && req.Header[a.jwtHeader] == nil {
+		names = append(names, a.jwtHeader)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// sentHeaderValues are the values of one header as tinyauth gets them: the client's, except headerName
+// under sendAuthorization jwt, which holds the JWT the backend gets (none without a session or token).
+func sentHeaderValues(a *authorizer, req *http.Request, s *session, name string) []string {
+	if a.sendJWT && name == a.jwtHeader {
+		if s == nil {
+			return nil
 		}
+		return []string{s.authorization}
 	}
-	if a.sendJWT && s != nil && req.Header[a.jwtHeader] == nil && (a.headers == nil || contains(a.headers, a.jwtHeader)) {
-		pairs = append(pairs, []string{a.jwtHeader, s.authorization})
-	}
-	return pairs
+	return req.Header[name]
 }
 
 // callTinyauth posts one question and reads the answer. Only HTTP 200 with the documented JSON is a
@@ -620,13 +689,6 @@ type decisionCache struct {
 	ttl     int64
 	size    int
 	entries map[string]decision
-}
-
-func cachedDecision(c *decisionCache, key string, now int64) (decision, bool) {
-	c.mu.Lock()
-	d, ok := c.entries[key]
-	c.mu.Unlock()
-	return d, ok && now < d.expires
 }
 
 func storeDecision(c *decisionCache, key string, d decision, now int64) {

@@ -548,14 +548,14 @@ func TestAuthorizeRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		action, arn, status := requestPermission(a, httptest.NewRequest(c.method, c.path, nil))
-		if status != 0 || action != c.action || arn != c.arn {
+		if status != verdictAllowed || action != c.action || arn != c.arn {
 			t.Errorf("%s %s: %s %s %d, want %s %s", c.method, c.path, action, arn, status, c.action, c.arn)
 		}
 	}
 	// Without a fixed action, a request no rule maps is not permitted.
 	cfg.Authorize.Action = ""
 	a, _ = newAuthorizer(&cfg.Authorize, "Authorization", "test")
-	if _, _, status := requestPermission(a, httptest.NewRequest("GET", "/other", nil)); status != http.StatusForbidden {
-		t.Errorf("an unmapped request: status %d, want 403", status)
+	if _, _, verdict := requestPermission(a, httptest.NewRequest("GET", "/other", nil)); verdict != verdictNotPermitted {
+		t.Errorf("an unmapped request: verdict %d, want not permitted", verdict)
 	}
 }

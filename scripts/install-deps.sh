@@ -17,6 +17,11 @@ command -v curl >/dev/null || missing+=(curl)
 # PyJWT with its crypto backend checks the JWT test vectors (tools/fixtures/jwt_fixtures.py --check).
 /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null || missing+=(python3-jwt python3-cryptography)
 if [ -n "${WANT_WRK:-}" ]; then command -v wrk >/dev/null || missing+=(wrk); fi
+# The demo's walk in a real browser (scripts/demo.sh --check, demo/browser).
+if [ -n "${WANT_BROWSER:-}" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   sudo_ apt-get update -qq

@@ -20,6 +20,7 @@ go vet ./...
 (cd bench/floorplugin && go vet .) # make bench's floors, a plugin of their own
 (cd tools/catalogcheck && go vet .)
 (cd tools/examplecheck && go vet .)
+(cd demo/backend && go vet .) && (cd demo/auth && go vet .) && (cd demo/browser && go vet .) # make demo's programs
 # The team's shared pitfall grep sits beside the checkout on its machines (not part of this repository;
 # CONTRIBUTING.md); tools/yaegilint above and yaegi test below run everywhere.
 if [ -x ../shared/tools/yaegi-pitfalls ]; then
@@ -64,6 +65,7 @@ echo "== end to end: the plugin inside a real Traefik (e2e/), on every Traefik t
 for version in $TRAEFIK_VERSIONS; do
   traefik_bin=$(TRAEFIK_VERSION=$version scripts/build-traefik.sh | tail -n 1)
   echo "== make demo and e2e on Traefik $version"
-  TRAEFIK_VERSION=$version scripts/demo.sh --check # `make demo` answers as the readme says
+  # `make demo` answers as the readme says, to curl and to headless Chromium (demo/browser)
+  TRAEFIK_VERSION=$version SESSIONJWT_SCREENSHOT="/tmp/sessionjwt-demo-signed-in-$version.png" scripts/demo.sh --check
   (cd e2e && TRAEFIK_BIN="$traefik_bin" go test -count=1 -v ${E2EFLAGS:-} .)
 done

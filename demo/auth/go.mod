@@ -1,0 +1,3 @@
+module github.com/sessionjwt/sessionjwt/demo/auth
+
+go 1.22

@@ -1,0 +1,3 @@
+module github.com/sessionjwt/sessionjwt/demo/browser
+
+go 1.22
