@@ -29,8 +29,7 @@ func newPublicPaths(entries []string) (publicPaths, error) {
 		if prefix {
 			clean = strings.TrimSuffix(e, "*")
 		}
-		if !strings.HasPrefix(clean, "/") || strings.Contains(clean, "*") || strings.ContainsAny(clean, notCanonical+"?") ||
-			(cleanPath(clean) != clean && cleanPath(clean)+"/" != clean) {
+		if strings.ContainsAny(clean, "*?") || !isCanonicalPath(clean) {
 			return p, fmt.Errorf("publicPaths[%d] %q is not a clean absolute path, optionally ending in /* "+
 				"(e.g. \"/health\", \"/static/*\")", i, e)
 		}
@@ -67,6 +66,13 @@ func (p publicPaths) matchOne(s string) bool {
 		}
 	}
 	return false
+}
+
+// isCanonicalPath reports an absolute path with one reading: nothing after which servers differ
+// (notCanonical), and equal to itself cleaned (but for a trailing slash).
+func isCanonicalPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, notCanonical) &&
+		(cleanPath(p) == p || cleanPath(p)+"/" == p)
 }
 
 func cleanPath(p string) string {

@@ -229,7 +229,7 @@ func newAuthorizeRule(r AuthorizeRule, key string) (authorizeRule, error) {
 		rule.methods[m] = true
 	}
 	p := r.Path
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, notCanonical+"?*") || (cleanPath(p) != p && cleanPath(p)+"/" != p) {
+	if strings.ContainsAny(p, "?*") || !isCanonicalPath(p) {
 		return rule, fmt.Errorf("%s.path %q is not a clean absolute path (e.g. \"/api/v1/apples/{name}\")", key, p)
 	}
 	params := map[string]bool{}
@@ -426,8 +426,7 @@ func answerRefusal(a *authorizer, g *gate, rw http.ResponseWriter, req *http.Req
 // rule. A request nothing maps is not permitted.
 func requestPermission(a *authorizer, req *http.Request) (string, string, int) {
 	p := req.URL.Path
-	if req.URL.RawPath != "" || p == "" || strings.ContainsAny(p, notCanonical) ||
-		(cleanPath(p) != p && cleanPath(p)+"/" != p) {
+	if req.URL.RawPath != "" || !isCanonicalPath(p) {
 		return "", "", verdictInvalidPath
 	}
 	segments := strings.Split(p[1:], "/")
